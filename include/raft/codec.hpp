@@ -1,0 +1,226 @@
+// raft/codec.hpp - the compact binary encoding of every message.
+//
+// Layout (all integers LEB128 varints unless noted):
+//
+//   message   := type:u8 from:id to:id term body
+//   vote_request    := last_index last_term
+//   vote_response   := granted:u8 (0 or 1)
+//   append_request  := prev_index prev_term commit count entry*count
+//     entry         := term kind:u8 payload      (index is implicit: prev_index + 1 + k)
+//   append_response := success:u8 index conflict_index conflict_term
+//
+// `id` and `payload` are written by the Transport policy. Decoding trusts
+// nothing: every length is checked against the bytes that remain and against
+// codec_limits before anything is allocated, every enum and flag is range
+// checked, trailing bytes are an error. A decoded message is well-formed as
+// bytes; the node still checks that it makes sense (raft::node::step).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "concepts.hpp"
+#include "message.hpp"
+#include "wire.hpp"
+
+namespace raft {
+inline namespace v0 {
+
+enum class decode_error : std::uint8_t {
+  none = 0,
+  truncated,         ///< The input ended in the middle of a value.
+  unknown_type,      ///< The message type tag is not one this codec knows.
+  bad_value,         ///< A flag, enum or id/payload failed to decode or is out of range.
+  too_many_entries,  ///< More entries than codec_limits::max_entries, or than the bytes could hold.
+  too_large,         ///< The input is longer than codec_limits::max_message_bytes.
+  trailing_bytes,    ///< Bytes left over after a complete message.
+};
+
+[[nodiscard]] constexpr const char* to_string(decode_error e) noexcept {
+  switch (e) {
+    case decode_error::none: return "no error";
+    case decode_error::truncated: return "input truncated";
+    case decode_error::unknown_type: return "unknown message type";
+    case decode_error::bad_value: return "invalid field value";
+    case decode_error::too_many_entries: return "too many entries";
+    case decode_error::too_large: return "message too large";
+    case decode_error::trailing_bytes: return "trailing bytes after message";
+  }
+  return "?";
+}
+
+struct codec_limits {
+  std::size_t max_message_bytes = std::size_t{64} << 20;
+  std::size_t max_entries = std::size_t{1} << 20;
+};
+
+template <class T>
+struct decode_result {
+  std::optional<T> value;
+  decode_error error = decode_error::none;
+  std::size_t offset = 0;  ///< Where decoding stopped (the error's position).
+
+  [[nodiscard]] explicit operator bool() const noexcept { return value.has_value(); }
+};
+
+template <class Transport>
+class codec {
+  static_assert(check_transport<Transport>());
+
+ public:
+  using node_id = typename Transport::node_id;
+  using payload = typename Transport::payload;
+  using message_type = message<node_id, payload>;
+  using entry_type = entry<payload>;
+
+  /// Appends the encoding of `m` to `out`.
+  static void encode(const message_type& m, std::vector<std::byte>& out) {
+    byte_writer w(out);
+    w.u8(static_cast<std::uint8_t>(m.body.index()));
+    Transport::encode_id(w, m.from);
+    Transport::encode_id(w, m.to);
+    w.varint(m.term.value);
+    std::visit([&](const auto& b) { encode_body(w, b); }, m.body);
+  }
+
+  [[nodiscard]] static std::vector<std::byte> encode(const message_type& m) {
+    std::vector<std::byte> out;
+    encode(m, out);
+    return out;
+  }
+
+  [[nodiscard]] static decode_result<message_type> decode(std::span<const std::byte> in, const codec_limits& lim = {}) {
+    decode_result<message_type> res;
+    if (in.size() > lim.max_message_bytes) {
+      res.error = decode_error::too_large;
+      return res;
+    }
+    byte_reader r(in);
+    decode_error err = decode_error::none;
+    message_type m;
+    std::uint8_t type = 0;
+    std::uint64_t term = 0;
+    if (!r.u8(type)) return fail(res, r, why(r));
+    if (type >= std::variant_size_v<typename message_type::body_type>) return fail(res, r, decode_error::unknown_type);
+    auto from = Transport::decode_id(r);
+    auto to = from ? Transport::decode_id(r) : std::nullopt;
+    if (!from || !to || !r.varint(term)) return fail(res, r, why(r));
+    m.from = std::move(*from);
+    m.to = std::move(*to);
+    m.term = term_t{term};
+    switch (type) {
+      case 0: err = decode_vote_request(r, m); break;
+      case 1: err = decode_vote_response(r, m); break;
+      case 2: err = decode_append_request(r, m, lim); break;
+      case 3: err = decode_append_response(r, m); break;
+      default: err = decode_error::unknown_type; break;
+    }
+    if (err != decode_error::none) return fail(res, r, err);
+    if (r.remaining() != 0) return fail(res, r, decode_error::trailing_bytes);
+    res.value = std::move(m);
+    res.offset = r.offset();
+    return res;
+  }
+
+ private:
+  static decode_result<message_type>& fail(decode_result<message_type>& res, const byte_reader& r, decode_error e) {
+    res.error = e;
+    res.offset = r.offset();
+    return res;
+  }
+
+  static void encode_body(byte_writer& w, const vote_request& b) {
+    w.varint(b.last_index.value);
+    w.varint(b.last_term.value);
+  }
+  static void encode_body(byte_writer& w, const vote_response& b) { w.u8(b.granted ? 1 : 0); }
+  static void encode_body(byte_writer& w, const append_request<payload>& b) {
+    w.varint(b.prev_index.value);
+    w.varint(b.prev_term.value);
+    w.varint(b.commit.value);
+    w.varint(b.entries.size());
+    for (const auto& e : b.entries) {
+      w.varint(e.term.value);
+      w.u8(static_cast<std::uint8_t>(e.kind));
+      Transport::encode_payload(w, e.data);
+    }
+  }
+  static void encode_body(byte_writer& w, const append_response& b) {
+    w.u8(b.success ? 1 : 0);
+    w.varint(b.index.value);
+    w.varint(b.conflict_index.value);
+    w.varint(b.conflict_term.value);
+  }
+
+  static decode_error read_bool(byte_reader& r, bool& out) {
+    std::uint8_t v = 0;
+    if (!r.u8(v)) return why(r);
+    if (v > 1) return decode_error::bad_value;
+    out = v == 1;
+    return decode_error::none;
+  }
+  template <class Tag>
+  static bool read_counter(byte_reader& r, Tag& out) {
+    std::uint64_t v = 0;
+    if (!r.varint(v)) return false;
+    out = Tag{v};
+    return true;
+  }
+  /// Why a read failed: the input ended, or a value was invalid.
+  static decode_error why(const byte_reader& r) { return r.hit_end() ? decode_error::truncated : decode_error::bad_value; }
+
+  static decode_error decode_vote_request(byte_reader& r, message_type& m) {
+    vote_request b;
+    if (!read_counter(r, b.last_index) || !read_counter(r, b.last_term)) return why(r);
+    m.body = b;
+    return decode_error::none;
+  }
+  static decode_error decode_vote_response(byte_reader& r, message_type& m) {
+    vote_response b;
+    if (auto e = read_bool(r, b.granted); e != decode_error::none) return e;
+    m.body = b;
+    return decode_error::none;
+  }
+  static decode_error decode_append_request(byte_reader& r, message_type& m, const codec_limits& lim) {
+    append_request<payload> b;
+    std::uint64_t count = 0;
+    if (!read_counter(r, b.prev_index) || !read_counter(r, b.prev_term) || !read_counter(r, b.commit) ||
+        !r.varint(count))
+      return why(r);
+    // Each entry takes at least two bytes (term, kind): a count the remaining
+    // input cannot hold is rejected before anything is allocated.
+    if (count > lim.max_entries || count > r.remaining() / 2) return decode_error::too_many_entries;
+    if (b.prev_index.value > UINT64_MAX - count) return decode_error::bad_value;
+    b.entries.reserve(static_cast<std::size_t>(count));
+    for (std::uint64_t k = 0; k < count; ++k) {
+      entry_type e;
+      std::uint8_t kind = 0;
+      if (!read_counter(r, e.term) || !r.u8(kind)) return why(r);
+      if (kind >= entry_kind_count) return decode_error::bad_value;
+      e.kind = static_cast<entry_kind>(kind);
+      e.index = b.prev_index + (k + 1);
+      auto p = Transport::decode_payload(r);
+      if (!p) return why(r);
+      e.data = std::move(*p);
+      b.entries.push_back(std::move(e));
+    }
+    m.body = std::move(b);
+    return decode_error::none;
+  }
+  static decode_error decode_append_response(byte_reader& r, message_type& m) {
+    append_response b;
+    if (auto e = read_bool(r, b.success); e != decode_error::none) return e;
+    if (!read_counter(r, b.index) || !read_counter(r, b.conflict_index) || !read_counter(r, b.conflict_term))
+      return why(r);
+    m.body = b;
+    return decode_error::none;
+  }
+};
+
+}  // namespace v0
+}  // namespace raft

@@ -1,0 +1,78 @@
+// raft/config.hpp - the node's configuration, with validation.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace raft {
+inline namespace v0 {
+
+/// Configuration of one node. An aggregate: use designated initializers,
+///
+///     raft::config<std::uint64_t> cfg{.id = 1, .voters = {1, 2, 3}};
+///
+/// then call validate() (the node's constructor does, and refuses a config
+/// that fails it).
+template <class NodeId>
+struct config {
+  /// This node's id. Must be one of `voters`.
+  NodeId id{};
+
+  /// Every voting member of the cluster, this node included, in any order,
+  /// without duplicates. Every node of the cluster must be given the same set.
+  std::vector<NodeId> voters;
+
+  /// Election timeout in ticks. A follower that hears nothing from a leader
+  /// for a random number of ticks in [election_ticks, 2 * election_ticks)
+  /// starts an election (paper §5.2). Must be greater than heartbeat_ticks;
+  /// the paper advises an election timeout an order of magnitude above the
+  /// network round trip. Default 10.
+  std::uint32_t election_ticks = 10;
+
+  /// Ticks between two heartbeats sent by a leader. Default 1.
+  std::uint32_t heartbeat_ticks = 1;
+
+  /// Flow control: the most AppendEntries messages carrying entries that a
+  /// leader keeps in flight to one follower (thesis §10.2.2 pipelining).
+  /// Once reached, new entries wait and are batched into the next message
+  /// when an acknowledgement frees a slot. Default 256.
+  std::uint32_t max_inflight = 256;
+
+  /// Soft limit on the payload bytes of entries in one AppendEntries. A
+  /// message always carries at least one entry, even if that entry alone is
+  /// larger. Default 1 MiB.
+  std::size_t max_append_bytes = std::size_t{1} << 20;
+
+  /// Hard limit on the number of entries in one AppendEntries. Default 4096.
+  std::uint32_t max_append_entries = 4096;
+
+  /// Seed for the Random policy (election jitter). The node mixes in its own
+  /// id, so all nodes may share one seed. Same seed, same inputs: same run.
+  std::uint64_t random_seed = 0;
+
+  /// Returns a sentence saying what is wrong, or nothing if the config is
+  /// usable.
+  [[nodiscard]] std::optional<std::string> validate() const {
+    if (voters.empty()) return "config.voters is empty: list every voting member, this node included";
+    if (std::find(voters.begin(), voters.end(), id) == voters.end())
+      return "config.id is not in config.voters: a node must be one of the voters it is configured with";
+    for (std::size_t i = 0; i < voters.size(); ++i)
+      for (std::size_t j = i + 1; j < voters.size(); ++j)
+        if (voters[i] == voters[j]) return "config.voters lists the same node twice";
+    if (heartbeat_ticks == 0) return "config.heartbeat_ticks must be at least 1";
+    if (election_ticks <= heartbeat_ticks)
+      return "config.election_ticks must be greater than config.heartbeat_ticks (the paper suggests about 10x)";
+    if (election_ticks > (1u << 30)) return "config.election_ticks is too large (at most 2^30)";
+    if (max_inflight == 0) return "config.max_inflight must be at least 1";
+    if (max_append_entries == 0) return "config.max_append_entries must be at least 1";
+    if (max_append_bytes == 0) return "config.max_append_bytes must be at least 1";
+    return std::nullopt;
+  }
+};
+
+}  // namespace v0
+}  // namespace raft

@@ -1,0 +1,100 @@
+// raft/progress.hpp - what a leader knows about each follower's log.
+//
+// A follower is in one of two states (the same split etcd's tracker makes):
+//  * probe: the leader does not know where the logs diverge. It sends one
+//    AppendEntries and waits for the answer (or the next heartbeat) before
+//    sending another, moving `next` back on each rejection.
+//  * replicate: the last answer was a success, so the leader streams entries
+//    optimistically, advancing `next` as it sends, with at most max_inflight
+//    messages unacknowledged (thesis §10.2.2, pipelining).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "assert.hpp"
+#include "types.hpp"
+
+namespace raft {
+inline namespace v0 {
+
+/// A fixed-capacity ring of the last index carried by each in-flight message.
+/// Allocated once when a node becomes leader; never grows.
+class inflight_window {
+ public:
+  explicit inflight_window(std::size_t capacity = 1) : ring_(capacity == 0 ? 1 : capacity) {}
+
+  [[nodiscard]] bool full() const noexcept { return count_ == ring_.size(); }
+  [[nodiscard]] std::size_t count() const noexcept { return count_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.size(); }
+
+  void add(index_t last) {
+    RAFT_ASSERT(!full(), "inflight_window::add on a full window");
+    ring_[(start_ + count_) % ring_.size()] = last;
+    ++count_;
+  }
+  /// Forgets every message whose last index is <= `acked`.
+  void free_upto(index_t acked) noexcept {
+    while (count_ > 0 && ring_[start_] <= acked) {
+      start_ = (start_ + 1) % ring_.size();
+      --count_;
+    }
+  }
+  void clear() noexcept {
+    start_ = 0;
+    count_ = 0;
+  }
+
+ private:
+  std::vector<index_t> ring_;
+  std::size_t start_ = 0;
+  std::size_t count_ = 0;
+};
+
+enum class replication_state : std::uint8_t { probe, replicate };
+
+struct progress {
+  index_t match;  ///< Highest index known to be replicated on the follower.
+  index_t next;   ///< Next index to send. Invariant: match < next.
+  replication_state state = replication_state::probe;
+  bool probe_sent = false;           ///< probe: a message is out; wait for its answer or a heartbeat.
+  std::uint32_t stalled_heartbeats = 0;  ///< replicate: heartbeats since `match` last advanced while entries were in flight.
+  index_t sent_commit;               ///< Commit index last sent to this follower.
+  inflight_window inflight;
+
+  explicit progress(index_t next_index = index_t{1}, std::size_t max_inflight = 1)
+      : next(next_index), inflight(max_inflight) {}
+
+  void become_probe() noexcept {
+    state = replication_state::probe;
+    probe_sent = false;
+    next = match.next();
+    inflight.clear();
+    stalled_heartbeats = 0;
+  }
+  void become_replicate() noexcept {
+    state = replication_state::replicate;
+    probe_sent = false;
+    next = match.next();
+    inflight.clear();
+    stalled_heartbeats = 0;
+  }
+  /// Records an acknowledgement of everything up to `index`. Returns true if
+  /// it taught the leader something new.
+  bool acknowledge(index_t index) noexcept {
+    inflight.free_upto(index);
+    if (index <= match) return false;
+    match = index;
+    if (next <= match) next = match.next();
+    stalled_heartbeats = 0;
+    return true;
+  }
+  /// May the leader send an AppendEntries carrying entries now?
+  [[nodiscard]] bool can_send() const noexcept {
+    return state == replication_state::probe ? !probe_sent : !inflight.full();
+  }
+};
+
+}  // namespace v0
+}  // namespace raft

@@ -1,0 +1,32 @@
+// raft/raft.hpp - the umbrella header: include this one.
+//
+//   #include <raft/raft.hpp>
+//   using node = raft::node<>;   // default_transport, memory_log, tick_clock, splitmix64
+//
+// Headers by concern:
+//   types.hpp       term_t, index_t, role          message.hpp   entries, messages, hard_state
+//   config.hpp      config + validate()            output.hpp    what a call produced
+//   concepts.hpp    the four policy concepts       node.hpp      the Raft state machine
+//   progress.hpp    per-follower replication       quorum.hpp    majority arithmetic
+//   codec.hpp       binary wire format             wire.hpp      bounds-checked primitives
+//   transport.hpp   default Transport              memory_log.hpp default Log
+//   clock.hpp       default Clock                  random.hpp    default Random
+//   bytes.hpp       shared immutable payload       assert.hpp    RAFT_ASSERT
+#pragma once
+
+#include "assert.hpp"
+#include "bytes.hpp"
+#include "clock.hpp"
+#include "codec.hpp"
+#include "concepts.hpp"
+#include "config.hpp"
+#include "memory_log.hpp"
+#include "message.hpp"
+#include "node.hpp"
+#include "output.hpp"
+#include "progress.hpp"
+#include "quorum.hpp"
+#include "random.hpp"
+#include "transport.hpp"
+#include "types.hpp"
+#include "wire.hpp"
