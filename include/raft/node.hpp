@@ -532,10 +532,10 @@ class node {
         // next heartbeat, so they apply promptly.
         for (std::size_t i = 0; i < l->peers.size(); ++i) {
           if (i == self_index_()) continue;
-          if (!send_append_(i, l->peers[i], out)) send_commit_(i, l->peers[i], out);
+          if (!send_append_(i, l->peers[i], out)) maybe_send_commit_(i, l->peers[i], out);
         }
-      } else {
-        send_append_(*voter_index(from), pr, out);
+      } else if (!send_append_(*voter_index(from), pr, out)) {
+        maybe_send_commit_(*voter_index(from), pr, out);
       }
       return step_status::ok;
     }
@@ -604,7 +604,8 @@ class node {
     } else {
       pr.probe_sent = true;
     }
-    pr.sent_commit = commit_;
+    // What the follower may commit from this message (Figure 2, rule 5).
+    pr.sent_commit = min(commit_, prev + req.entries.size());
     send_(cfg_.voters[peer], std::move(req), out);
     return true;
   }
@@ -613,8 +614,14 @@ class node {
   /// is guaranteed to hold: carries the commit index, never fails the
   /// consistency check, never disturbs the stream of entries in flight.
   void send_commit_(std::size_t peer, progress& pr, output_type& out) {
-    pr.sent_commit = commit_;
+    pr.sent_commit = min(commit_, pr.match);
     send_(cfg_.voters[peer], append_request<payload>{pr.match, log_.term_at(pr.match), commit_, {}}, out);
+  }
+
+  /// Sends the commit index to a follower that could commit more than it was
+  /// last told.
+  void maybe_send_commit_(std::size_t peer, progress& pr, output_type& out) {
+    if (min(commit_, pr.match) > pr.sent_commit) send_commit_(peer, pr, out);
   }
 
   void broadcast_heartbeat_(leader_state& l, output_type& out) {

@@ -1,0 +1,462 @@
+// tests/sim/cluster.hpp - a deterministic cluster simulator with invariant checks.
+//
+// Virtual time advances in units; every `units_per_tick` units each live node
+// gets one tick(). A message sent at time t is delivered at t + delay (random
+// in [min_delay, max_delay] units) unless the network drops it; it may also be
+// duplicated. Links can be cut (partitions) and nodes crashed: a crash throws
+// the node and its state machine away and keeps only its Log, which is the
+// node's durable state (memory_log writes are synchronous and the simulator
+// carries out each output atomically: persist, send, apply). A restart builds a
+// new node from that Log.
+//
+// After every event the checker verifies the paper's safety properties
+// (Figure 3): Election Safety, Leader Append-Only, Log Matching, Leader
+// Completeness and State Machine Safety, plus gapless exactly-once application.
+// A violation throws sim::violation with a description; every run is a pure
+// function of its seed.
+#pragma once
+
+#include <raft/raft.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <queue>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace sim {
+
+using raft::index_t;
+using raft::term_t;
+using node_id = std::uint64_t;
+
+struct violation : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// memory_log plus bookkeeping the checker needs: how far back the log was
+/// truncated since the checker last looked.
+class sim_log : public raft::memory_log<> {
+  using base = raft::memory_log<>;
+
+ public:
+  void truncate_after(index_t i) {
+    if (i < last_index()) {
+      ++truncations;
+      if (!lowest_truncation || i < *lowest_truncation) lowest_truncation = i;
+    }
+    base::truncate_after(i);
+  }
+  std::uint64_t truncations = 0;
+  std::optional<index_t> lowest_truncation;  // reset by the checker
+};
+
+using node_type = raft::node<raft::default_transport, sim_log>;
+using message_type = node_type::message_type;
+using output_type = node_type::output_type;
+using entry_type = node_type::entry_type;
+
+struct options {
+  std::size_t nodes = 3;
+  std::uint64_t seed = 1;
+  std::uint32_t units_per_tick = 10;
+  std::uint32_t min_delay = 1;  ///< in units
+  std::uint32_t max_delay = 3;
+  double drop = 0.0;       ///< probability a message is lost
+  double duplicate = 0.0;  ///< probability a message is delivered twice
+  std::uint32_t election_ticks = 10;
+  std::uint32_t heartbeat_ticks = 1;
+  std::uint32_t max_inflight = 64;
+  std::size_t max_append_bytes = 64 * 1024;
+  std::uint32_t max_append_entries = 64;
+};
+
+class cluster {
+ public:
+  explicit cluster(options o) : opt_(o), rng_state_(o.seed * 0x9e3779b97f4a7c15ull + 1) {
+    for (std::size_t i = 1; i <= opt_.nodes; ++i) voters_.push_back(i);
+    logs_.resize(opt_.nodes + 1);
+    nodes_.resize(opt_.nodes + 1);
+    applied_.resize(opt_.nodes + 1);
+    checked_upto_.resize(opt_.nodes + 1);
+    for (node_id i = 1; i <= opt_.nodes; ++i) start_(i, sim_log{});
+    links_.assign((opt_.nodes + 1) * (opt_.nodes + 1), true);
+  }
+
+  // ------------------------------------------------------------ topology
+
+  [[nodiscard]] std::size_t size() const { return opt_.nodes; }
+  [[nodiscard]] bool up(node_id i) const { return nodes_[i].has_value(); }
+  [[nodiscard]] node_type& node(node_id i) { return *nodes_[i]; }
+  [[nodiscard]] const node_type& node(node_id i) const { return *nodes_[i]; }
+  [[nodiscard]] std::uint64_t now() const { return now_; }
+  [[nodiscard]] std::uint64_t ticks() const { return now_ / opt_.units_per_tick; }
+  options& opts() { return opt_; }
+
+  void set_link(node_id a, node_id b, bool on) {
+    links_[a * (opt_.nodes + 1) + b] = on;
+    links_[b * (opt_.nodes + 1) + a] = on;
+  }
+  [[nodiscard]] bool linked(node_id a, node_id b) const { return links_[a * (opt_.nodes + 1) + b]; }
+  /// Cuts every link of `i`.
+  void isolate(node_id i) {
+    for (node_id j = 1; j <= opt_.nodes; ++j)
+      if (j != i) set_link(i, j, false);
+  }
+  /// Restores every link of `i` (to nodes that are not isolated themselves is
+  /// the caller's business: this reconnects i to everyone).
+  void connect(node_id i) {
+    for (node_id j = 1; j <= opt_.nodes; ++j)
+      if (j != i) set_link(i, j, true);
+  }
+  /// Splits the cluster: nodes within one group talk, across groups not.
+  void partition(const std::vector<std::vector<node_id>>& groups) {
+    links_.assign(links_.size(), false);
+    for (const auto& g : groups)
+      for (auto a : g)
+        for (auto b : g) set_link(a, b, true);
+  }
+  void heal() { links_.assign(links_.size(), true); }
+
+  void crash(node_id i) {
+    if (!up(i)) return;
+    logs_[i] = std::move(nodes_[i]->log());
+    nodes_[i].reset();
+    applied_[i].clear();
+    ++crashes_;
+  }
+  void restart(node_id i) {
+    if (up(i)) return;
+    start_(i, std::move(logs_[i]));
+    check_();
+  }
+
+  // -------------------------------------------------------------- driving
+
+  /// Advances virtual time by one unit: delivers the messages due, then ticks
+  /// every live node if a tick boundary was reached.
+  void step_unit() {
+    ++now_;
+    while (!net_.empty() && net_.top().at <= now_) {
+      in_flight f = net_.top();
+      net_.pop();
+      deliver_(std::move(f.msg));
+    }
+    if (now_ % opt_.units_per_tick == 0) {
+      for (node_id i = 1; i <= opt_.nodes; ++i) {
+        if (!up(i)) continue;
+        nodes_[i]->tick(out_);
+        process_(i);
+      }
+    }
+  }
+  void run_ticks(std::uint64_t n) {
+    for (std::uint64_t k = 0; k < n * opt_.units_per_tick; ++k) step_unit();
+  }
+  /// Runs until `pred` holds (checked every unit) or `max_ticks` pass.
+  bool run_until(const std::function<bool()>& pred, std::uint64_t max_ticks) {
+    for (std::uint64_t k = 0; k < max_ticks * opt_.units_per_tick; ++k) {
+      if (pred()) return true;
+      step_unit();
+    }
+    return pred();
+  }
+
+  // -------------------------------------------------------------- queries
+
+  /// The live leader with the highest term, if any.
+  [[nodiscard]] std::optional<node_id> leader() const {
+    std::optional<node_id> best;
+    for (node_id i = 1; i <= opt_.nodes; ++i)
+      if (up(i) && nodes_[i]->is_leader() && (!best || nodes_[i]->term() > nodes_[*best]->term())) best = i;
+    return best;
+  }
+  /// Runs until some live node is leader; returns the one of highest term.
+  std::optional<node_id> wait_leader(std::uint64_t max_ticks = 200) {
+    std::optional<node_id> l;
+    run_until(
+        [&] {
+          l = leader();
+          return l.has_value();
+        },
+        max_ticks);
+    return l;
+  }
+  /// The leader of the highest term among the live nodes of `group`, once
+  /// there is one and no other node of the group leads in that term.
+  std::optional<node_id> wait_leader_among(const std::vector<node_id>& group, std::uint64_t max_ticks = 200) {
+    std::optional<node_id> l;
+    run_until(
+        [&] {
+          l.reset();
+          for (auto i : group)
+            if (up(i) && nodes_[i]->is_leader() && (!l || nodes_[i]->term() > nodes_[*l]->term())) l = i;
+          return l.has_value();
+        },
+        max_ticks);
+    return l;
+  }
+  /// Live nodes of `group` that are leader.
+  [[nodiscard]] std::vector<node_id> leaders_among(const std::vector<node_id>& group) const {
+    std::vector<node_id> r;
+    for (auto i : group)
+      if (up(i) && nodes_[i]->is_leader()) r.push_back(i);
+    return r;
+  }
+  /// Number of live nodes that consider themselves leader, per term.
+  [[nodiscard]] std::map<term_t, int> leaders_by_term() const {
+    std::map<term_t, int> m;
+    for (node_id i = 1; i <= opt_.nodes; ++i)
+      if (up(i) && nodes_[i]->is_leader()) ++m[nodes_[i]->term()];
+    return m;
+  }
+
+  /// Entries applied by node i since its last (re)start, in order.
+  [[nodiscard]] const std::vector<entry_type>& applied(node_id i) const { return applied_[i]; }
+  /// Globally committed entries (index k at [k-1]) as first seen applied.
+  [[nodiscard]] const std::vector<entry_type>& committed() const { return committed_; }
+  /// Number of live nodes that applied `cmd`, and the index it was applied at.
+  [[nodiscard]] std::pair<int, index_t> n_committed(const std::string& cmd) const {
+    auto it = cmd_index_.find(cmd);
+    if (it == cmd_index_.end()) return {0, index_t{}};
+    int n = 0;
+    for (node_id i = 1; i <= opt_.nodes; ++i)
+      if (up(i) && applied_[i].size() >= it->second.value) ++n;
+    return {n, it->second};
+  }
+
+  /// Proposes `cmd` at node i; returns the result.
+  raft::propose_result<node_id> propose_at(node_id i, const std::string& cmd) {
+    auto r = nodes_[i]->propose(raft::bytes(cmd), out_);
+    process_(i);
+    return r;
+  }
+
+  /// The 6.824 `one()`: submits `cmd` to whichever node is leader, retrying on
+  /// leader changes, until at least `expected` live nodes have applied it.
+  /// Returns its index, or nothing if that did not happen within `max_ticks`.
+  std::optional<index_t> one(const std::string& cmd, int expected, std::uint64_t max_ticks = 400) {
+    const std::uint64_t deadline = ticks() + max_ticks;
+    while (ticks() < deadline) {
+      if (auto [n, idx] = n_committed(cmd); n >= expected) return idx;
+      // Submit to the leader of the highest term (a cut-off old leader still
+      // believes it leads, but its term is behind), unless already committed.
+      if (auto l = leader(); l && cmd_index_.count(cmd) == 0) propose_at(*l, cmd);
+      // Give it a couple of election timeouts to commit.
+      const std::uint64_t until = std::min<std::uint64_t>(deadline, ticks() + 2ull * opt_.election_ticks + 4);
+      run_until([&] { return n_committed(cmd).first >= expected; }, until - std::min(until, ticks()));
+    }
+    if (auto [n, idx] = n_committed(cmd); n >= expected) return idx;
+    return std::nullopt;
+  }
+
+  /// Heals everything, restarts every node, and waits until all nodes applied
+  /// the same, complete committed sequence.
+  bool converge(std::uint64_t max_ticks = 2000) {
+    heal();
+    for (node_id i = 1; i <= opt_.nodes; ++i) restart(i);
+    // A fresh command forces the current leader to commit in its term.
+    auto idx = one("converge-" + std::to_string(now_), static_cast<int>(opt_.nodes), max_ticks);
+    if (!idx) return false;
+    return run_until(
+        [&] {
+          for (node_id i = 1; i <= opt_.nodes; ++i)
+            if (applied_[i].size() < committed_.size()) return false;
+          return true;
+        },
+        max_ticks);
+  }
+
+  // ----------------------------------------------------------- statistics
+
+  struct counters {
+    std::uint64_t sent = 0, delivered = 0, dropped = 0;
+    std::map<std::string, std::uint64_t> by_type;
+    std::uint64_t append_rejections = 0;
+  };
+  [[nodiscard]] const counters& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+  /// Called for every message at the moment it is delivered (for tests that
+  /// watch the traffic).
+  std::function<void(const message_type&)> on_deliver;
+
+  /// Seeded uniform value in [0, n).
+  std::uint64_t rand(std::uint64_t n) { return n == 0 ? 0 : next_() % n; }
+  bool chance(double p) { return static_cast<double>(next_() >> 11) * (1.0 / 9007199254740992.0) < p; }
+
+ private:
+  struct in_flight {
+    std::uint64_t at;
+    std::uint64_t seq;
+    message_type msg;
+    bool operator>(const in_flight& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+
+  std::uint64_t next_() {
+    std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+
+  void start_(node_id i, sim_log log) {
+    raft::config<node_id> cfg{.id = i,
+                              .voters = voters_,
+                              .election_ticks = opt_.election_ticks,
+                              .heartbeat_ticks = opt_.heartbeat_ticks,
+                              .max_inflight = opt_.max_inflight,
+                              .max_append_bytes = opt_.max_append_bytes,
+                              .max_append_entries = opt_.max_append_entries,
+                              .random_seed = opt_.seed + restarts_ * 1000003ull};
+    ++restarts_;
+    nodes_[i].emplace(cfg, std::move(log));
+    applied_[i].clear();
+    checked_upto_[i] = index_t{};
+    nodes_[i]->log().lowest_truncation.reset();
+  }
+
+  void deliver_(message_type m) {
+    const node_id to = m.to;
+    if (to == 0 || to > opt_.nodes || !up(to) || !linked(m.from, to)) {
+      ++stats_.dropped;
+      return;
+    }
+    ++stats_.delivered;
+    if (on_deliver) on_deliver(m);
+    if (const auto* r = std::get_if<raft::append_response>(&m.body); r && !r->success) ++stats_.append_rejections;
+    nodes_[to]->step(std::move(m), out_);
+    process_(to);
+  }
+
+  void send_(message_type m) {
+    ++stats_.sent;
+    ++stats_.by_type[raft::type_name(m)];
+    if (!linked(m.from, m.to) || chance(opt_.drop)) {
+      ++stats_.dropped;
+      return;
+    }
+    const std::uint32_t span = opt_.max_delay - opt_.min_delay + 1;
+    if (chance(opt_.duplicate)) net_.push({now_ + opt_.min_delay + rand(span), seq_++, m});
+    net_.push({now_ + opt_.min_delay + rand(span), seq_++, std::move(m)});
+  }
+
+  /// Carries out node i's output: persist (synchronous here), send, apply.
+  void process_(node_id i) {
+    for (auto& e : out_.committed) apply_(i, e);
+    check_();
+    for (auto& m : out_.messages) send_(std::move(m));
+    out_.clear();
+  }
+
+  void apply_(node_id i, const entry_type& e) {
+    auto& sm = applied_[i];
+    if (e.index.value != sm.size() + 1) fail_("node " + std::to_string(i) + " applied index " +
+                                              std::to_string(e.index.value) + " after " + std::to_string(sm.size()) +
+                                              " (applied sequence must be gapless, exactly once)");
+    if (e.index.value <= committed_.size()) {
+      const auto& c = committed_[e.index.value - 1];
+      if (!(c == e))
+        fail_("State Machine Safety: node " + std::to_string(i) + " applied a different entry at index " +
+              std::to_string(e.index.value));
+    } else {
+      committed_.push_back(e);
+      commit_term_.push_back(nodes_[i]->term());
+      if (e.kind == raft::entry_kind::command) cmd_index_.emplace(e.data.str(), e.index);
+    }
+    sm.push_back(e);
+  }
+
+  void check_() {
+    for (node_id i = 1; i <= opt_.nodes; ++i) {
+      if (!up(i)) continue;
+      auto& n = *nodes_[i];
+      auto& log = n.log();
+      // Log Matching: every (index, term) names one entry, preceded by one term.
+      if (log.lowest_truncation) {
+        checked_upto_[i] = raft::min(checked_upto_[i], *log.lowest_truncation);
+        log.lowest_truncation.reset();
+      }
+      if (checked_upto_[i] > log.last_index()) checked_upto_[i] = log.last_index();
+      for (index_t k = raft::max(checked_upto_[i].next(), log.first_index()); k <= log.last_index(); k = k.next()) {
+        const auto& e = log.entry_at(k);
+        const term_t prev = log.term_at(k.prev());
+        auto [it, fresh] = matching_.try_emplace(key_{k.value, e.term.value}, match_rec{prev, e});
+        if (!fresh && (it->second.prev_term != prev || !(it->second.e == e)))
+          fail_("Log Matching: node " + std::to_string(i) + " holds a different entry or prefix at index " +
+                std::to_string(k.value) + " term " + std::to_string(e.term.value));
+      }
+      checked_upto_[i] = log.last_index();
+
+      if (!n.is_leader()) continue;
+      // Election Safety: at most one leader per term.
+      auto [lit, fresh] = leaders_.try_emplace(n.term(), leader_rec{i, log.truncations, 0});
+      if (lit->second.id != i)
+        fail_("Election Safety: nodes " + std::to_string(lit->second.id) + " and " + std::to_string(i) +
+              " both leader in term " + std::to_string(n.term().value));
+      // Leader Append-Only: a leader never truncates its log.
+      if (log.truncations != lit->second.truncations)
+        fail_("Leader Append-Only: leader " + std::to_string(i) + " truncated its log in term " +
+              std::to_string(n.term().value));
+      // Leader Completeness: a leader holds every entry committed in an
+      // earlier term (checked for the entries not yet verified for it).
+      for (std::size_t k = lit->second.verified; k < committed_.size(); ++k) {
+        if (commit_term_[k] >= n.term()) continue;
+        const index_t idx{k + 1};
+        if (idx > log.last_index() || (idx >= log.first_index() && !(log.entry_at(idx) == committed_[k])))
+          fail_("Leader Completeness: leader " + std::to_string(i) + " of term " + std::to_string(n.term().value) +
+                " lacks committed index " + std::to_string(idx.value));
+      }
+      lit->second.verified = committed_.size();
+    }
+  }
+
+  [[noreturn]] void fail_(const std::string& what) const {
+    throw violation("seed " + std::to_string(opt_.seed) + " at t=" + std::to_string(now_) + ": " + what);
+  }
+
+  struct key_ {
+    std::uint64_t index, term;
+    bool operator==(const key_&) const = default;
+  };
+  struct key_hash {
+    std::size_t operator()(const key_& k) const noexcept { return std::hash<std::uint64_t>{}(k.index * 1000003u ^ k.term); }
+  };
+  struct match_rec {
+    term_t prev_term;
+    entry_type e;
+  };
+  struct leader_rec {
+    node_id id;
+    std::uint64_t truncations;
+    std::size_t verified;
+  };
+
+  options opt_;
+  std::uint64_t rng_state_;
+  std::vector<node_id> voters_;
+  std::vector<std::optional<node_type>> nodes_;
+  std::vector<sim_log> logs_;
+  std::vector<std::vector<entry_type>> applied_;
+  std::vector<index_t> checked_upto_;
+  std::vector<bool> links_;
+  std::priority_queue<in_flight, std::vector<in_flight>, std::greater<>> net_;
+  std::uint64_t now_ = 0, seq_ = 0, restarts_ = 0, crashes_ = 0;
+  output_type out_;
+  counters stats_;
+
+  std::vector<entry_type> committed_;
+  std::vector<term_t> commit_term_;
+  std::unordered_map<std::string, index_t> cmd_index_;
+  std::unordered_map<key_, match_rec, key_hash> matching_;
+  std::map<term_t, leader_rec> leaders_;
+};
+
+}  // namespace sim
