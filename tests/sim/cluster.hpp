@@ -232,6 +232,20 @@ class cluster {
     return {n, it->second};
   }
 
+  /// Makes node i start an election now.
+  void campaign(node_id i) {
+    nodes_[i]->campaign(out_);
+    process_(i);
+  }
+  /// Runs one unit at a time until `pred` holds; returns false after `max_units`.
+  bool run_units_until(const std::function<bool()>& pred, std::uint64_t max_units) {
+    for (std::uint64_t k = 0; k < max_units; ++k) {
+      if (pred()) return true;
+      step_unit();
+    }
+    return pred();
+  }
+
   /// Proposes `cmd` at node i; returns the result.
   raft::propose_result<node_id> propose_at(node_id i, const std::string& cmd) {
     auto r = nodes_[i]->propose(raft::bytes(cmd), out_);
