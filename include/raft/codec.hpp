@@ -8,6 +8,8 @@
 //   append_request  := prev_index prev_term commit count entry*count
 //     entry         := term kind:u8 payload      (index is implicit: prev_index + 1 + k)
 //   append_response := success:u8 index conflict_index conflict_term
+//   install_snapshot  := last_index last_term total_size offset done:u8 chunk:blob
+//   snapshot_response := last_index offset installed:u8 refusal:u8
 //
 // `id` and `payload` are written by the Transport policy. Decoding trusts
 // nothing: every length is checked against the bytes that remain and against
@@ -118,6 +120,8 @@ class codec {
       case 1: err = decode_vote_response(r, m); break;
       case 2: err = decode_append_request(r, m, lim); break;
       case 3: err = decode_append_response(r, m); break;
+      case 4: err = decode_install_snapshot(r, m); break;
+      case 5: err = decode_snapshot_response(r, m); break;
       default: err = decode_error::unknown_type; break;
     }
     if (err != decode_error::none) return fail(res, r, err);
@@ -155,6 +159,21 @@ class codec {
     w.varint(b.index.value);
     w.varint(b.conflict_index.value);
     w.varint(b.conflict_term.value);
+  }
+
+  static void encode_body(byte_writer& w, const install_snapshot& b) {
+    w.varint(b.last_index.value);
+    w.varint(b.last_term.value);
+    w.varint(b.total_size);
+    w.varint(b.offset);
+    w.u8(b.done ? 1 : 0);
+    w.blob(b.data.span());
+  }
+  static void encode_body(byte_writer& w, const snapshot_response& b) {
+    w.varint(b.last_index.value);
+    w.varint(b.offset);
+    w.u8(b.installed ? 1 : 0);
+    w.u8(static_cast<std::uint8_t>(b.refusal));
   }
 
   static decode_error read_bool(byte_reader& r, bool& out) {
@@ -210,6 +229,29 @@ class codec {
       b.entries.push_back(std::move(e));
     }
     m.body = std::move(b);
+    return decode_error::none;
+  }
+  static decode_error decode_install_snapshot(byte_reader& r, message_type& m) {
+    install_snapshot b;
+    if (!read_counter(r, b.last_index) || !read_counter(r, b.last_term) || !r.varint(b.total_size) ||
+        !r.varint(b.offset))
+      return why(r);
+    if (auto e = read_bool(r, b.done); e != decode_error::none) return e;
+    std::span<const std::byte> chunk;
+    if (!r.blob(chunk)) return why(r);
+    b.data = raft::bytes(chunk);
+    m.body = std::move(b);
+    return decode_error::none;
+  }
+  static decode_error decode_snapshot_response(byte_reader& r, message_type& m) {
+    snapshot_response b;
+    std::uint8_t refusal = 0;
+    if (!read_counter(r, b.last_index) || !r.varint(b.offset)) return why(r);
+    if (auto e = read_bool(r, b.installed); e != decode_error::none) return e;
+    if (!r.u8(refusal)) return why(r);
+    if (refusal >= snapshot_refusal_count) return decode_error::bad_value;
+    b.refusal = static_cast<snapshot_refusal>(refusal);
+    m.body = b;
     return decode_error::none;
   }
   static decode_error decode_append_response(byte_reader& r, message_type& m) {

@@ -41,7 +41,10 @@ concept transport =
 
 template <class T>
 consteval bool check_transport() {
-  static_assert(requires { typename T::node_id; },
+  static_assert(requires { typename T::node_id; } || !requires { T::node_id; },
+                "raft: the Transport policy's `node_id` is a value, not a type. Write `using node_id = std::uint64_t;` "
+                "instead of e.g. `static constexpr int node_id = ...;`");
+  static_assert(requires { typename T::node_id; } || requires { T::node_id; },
                 "raft: the Transport policy has no member type `node_id`. Add e.g. `using node_id = std::uint64_t;`");
   static_assert(requires { typename T::payload; },
                 "raft: the Transport policy has no member type `payload`. Add e.g. `using payload = raft::bytes;` "
@@ -89,6 +92,11 @@ consteval bool check_transport() {
 /// a node before the state it promises is on disk, while many entries (from
 /// many calls) can share one fsync as long as their messages wait for it.
 /// Reads must observe buffered writes. memory_log needs no flushing.
+///
+/// Snapshots. install_snapshot() stores a snapshot durably and drops the
+/// entries it covers (the node calls it when the application compacts, and
+/// when a follower receives one from the leader); snapshot_index(),
+/// snapshot_term() and snapshot_data() describe the stored one.
 template <class L>
 concept log_store =
     requires {
@@ -96,7 +104,7 @@ concept log_store =
       typename L::payload;
     } &&
     requires(L& l, const L& cl, index_t i, entry<typename L::payload>&& e,
-             const hard_state<typename L::node_id>& hs) {
+             const hard_state<typename L::node_id>& hs, const snapshot& snap) {
       { cl.hard_state() } -> std::convertible_to<hard_state<typename L::node_id>>;
       l.save_hard_state(hs);
       { cl.snapshot_index() } -> std::same_as<index_t>;
@@ -107,6 +115,8 @@ concept log_store =
       { cl.entry_at(i) } -> std::convertible_to<const entry<typename L::payload>&>;
       l.append(std::move(e));
       l.truncate_after(i);
+      l.install_snapshot(snap);
+      { cl.snapshot_data() } -> std::convertible_to<raft::bytes>;
     };
 
 template <class L, class Transport>
@@ -155,6 +165,13 @@ consteval bool check_log() {
                   "raft: the Log policy needs `void append(raft::entry<payload>&&)`");
     static_assert(requires(L& l, index_t i) { l.truncate_after(i); },
                   "raft: the Log policy needs `void truncate_after(raft::index_t)` (drop every entry after it)");
+    static_assert(requires(L& l, const snapshot& s) { l.install_snapshot(s); },
+                  "raft: the Log policy needs `void install_snapshot(const raft::snapshot&)` (store it durably; keep "
+                  "the entries after s.index if the entry at s.index has term s.term, else drop the whole log)");
+    static_assert(requires(const L& l) {
+                    { l.snapshot_data() } -> std::convertible_to<raft::bytes>;
+                  },
+                  "raft: the Log policy needs `raft::bytes snapshot_data() const` (the stored snapshot, empty if none)");
   }
   return log_store<L>;
 }

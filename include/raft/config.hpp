@@ -50,6 +50,19 @@ struct config {
   /// Hard limit on the number of entries in one AppendEntries. Default 4096.
   std::uint32_t max_append_entries = 4096;
 
+  /// Size of one InstallSnapshot chunk, in bytes. Default 1 MiB.
+  std::size_t snapshot_chunk_bytes = std::size_t{1} << 20;
+
+  /// Flow control for snapshots: chunks a leader keeps unacknowledged per
+  /// follower. Lost chunks are re-sent from the last acknowledged offset.
+  /// Default 4.
+  std::uint32_t max_snapshot_inflight = 4;
+
+  /// A follower refuses a snapshot whose total size, or a chunk whose size,
+  /// exceeds these limits. Defaults: 4 GiB total, 16 MiB per chunk.
+  std::uint64_t max_snapshot_bytes = std::uint64_t{4} << 30;
+  std::size_t max_snapshot_chunk_bytes = std::size_t{16} << 20;
+
   /// Seed for the Random policy (election jitter). The node mixes in its own
   /// id, so all nodes may share one seed. Same seed, same inputs: same run.
   std::uint64_t random_seed = 0;
@@ -70,6 +83,10 @@ struct config {
     if (max_inflight == 0) return "config.max_inflight must be at least 1";
     if (max_append_entries == 0) return "config.max_append_entries must be at least 1";
     if (max_append_bytes == 0) return "config.max_append_bytes must be at least 1";
+    if (snapshot_chunk_bytes == 0) return "config.snapshot_chunk_bytes must be at least 1";
+    if (snapshot_chunk_bytes > max_snapshot_chunk_bytes)
+      return "config.snapshot_chunk_bytes exceeds config.max_snapshot_chunk_bytes: followers would refuse every chunk";
+    if (max_snapshot_inflight == 0) return "config.max_snapshot_inflight must be at least 1";
     return std::nullopt;
   }
 };

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "assert.hpp"
+#include "bytes.hpp"
 #include "message.hpp"
 #include "transport.hpp"
 #include "types.hpp"
@@ -64,7 +65,7 @@ class basic_memory_log {
   }
 
   /// Drops entries up to and including `i` (which must be in the log), making
-  /// (i, term_at(i)) the new snapshot point.
+  /// (i, term_at(i)) the new snapshot point. Used by install_snapshot.
   void compact(index_t i) {
     RAFT_ASSERT(i >= snap_index_ && i <= last_index(), "memory_log::compact: index out of range");
     if (i == snap_index_) return;
@@ -84,13 +85,25 @@ class basic_memory_log {
     }
   }
 
-  /// Replaces the whole log with an empty one starting after (i, t).
-  void reset(index_t i, term_t t) {
-    entries_.clear();
-    head_ = 0;
-    bytes_ = 0;
-    snap_index_ = i;
-    snap_term_ = t;
+  /// The stored snapshot's data (empty if there is none).
+  [[nodiscard]] const raft::bytes& snapshot_data() const noexcept { return snap_data_; }
+
+  /// Makes `snap` the stored snapshot. If the log holds an entry at
+  /// snap.index with term snap.term, the entries after it are kept (thesis
+  /// §5.1: a follower keeps the suffix that the snapshot does not cover);
+  /// otherwise the whole log is discarded. Entries up to snap.index go.
+  void install_snapshot(const raft::snapshot& snap) {
+    RAFT_ASSERT(snap.index >= snap_index_, "memory_log::install_snapshot: snapshot older than the current one");
+    if (snap.index <= last_index() && term_at(snap.index) == snap.term) {
+      compact(snap.index);
+    } else {
+      entries_.clear();
+      head_ = 0;
+      bytes_ = 0;
+    }
+    snap_index_ = snap.index;
+    snap_term_ = snap.term;
+    snap_data_ = snap.data;
   }
 
   /// Number of entries held, and their payload bytes (plus a fixed per-entry
@@ -108,13 +121,38 @@ class basic_memory_log {
   hard_state_type hs_{};
   index_t snap_index_{};
   term_t snap_term_{};
+  raft::bytes snap_data_;
   std::vector<entry_type> entries_;  // entries_[head_] has index snap_index_ + 1
   std::size_t head_ = 0;
   std::size_t bytes_ = 0;
 };
 
+namespace detail {
+/// Stand-in used when a Transport lacks node_id or payload, so that naming
+/// memory_log<BadTransport> (e.g. as raft::node's default Log) does not fail
+/// before raft::node's static_asserts can say what is missing.
+struct missing_transport_type {
+  friend bool operator==(missing_transport_type, missing_transport_type) = default;
+};
+template <class T>
+struct transport_types_of {
+  using node_id = missing_transport_type;
+  using payload = missing_transport_type;
+};
+template <class T>
+  requires requires {
+    typename T::node_id;
+    typename T::payload;
+  }
+struct transport_types_of<T> {
+  using node_id = typename T::node_id;
+  using payload = typename T::payload;
+};
+}  // namespace detail
+
 template <class Transport = default_transport>
-using memory_log = basic_memory_log<typename Transport::node_id, typename Transport::payload>;
+using memory_log = basic_memory_log<typename detail::transport_types_of<Transport>::node_id,
+                                    typename detail::transport_types_of<Transport>::payload>;
 
 }  // namespace v0
 }  // namespace raft

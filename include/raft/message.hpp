@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "bytes.hpp"
 #include "types.hpp"
 
 namespace raft {
@@ -75,9 +76,53 @@ struct append_response {
   friend bool operator==(const append_response&, const append_response&) = default;
 };
 
+/// One chunk of a snapshot (paper §7, InstallSnapshot; thesis §5.3). The
+/// leader sends the snapshot ending at (last_index, last_term) in chunks of
+/// config.snapshot_chunk_bytes, at most config.max_snapshot_inflight chunks
+/// ahead of the follower's acknowledgements.
+struct install_snapshot {
+  index_t last_index;         ///< The snapshot replaces the log up to and including this index.
+  term_t last_term;           ///< Term of that entry.
+  std::uint64_t total_size = 0;  ///< Size of the whole snapshot in bytes.
+  std::uint64_t offset = 0;      ///< Where `data` goes in the snapshot.
+  bool done = false;             ///< This is the last chunk.
+  raft::bytes data;              ///< The chunk.
+  friend bool operator==(const install_snapshot&, const install_snapshot&) = default;
+};
+
+/// Why a follower refused a snapshot chunk.
+enum class snapshot_refusal : std::uint8_t {
+  none = 0,
+  bad_offset,    ///< Not the offset expected next; `offset` says which one is.
+  too_large,     ///< Chunk or total size beyond the follower's limits.
+  inconsistent,  ///< The chunk contradicts the transfer or the follower's committed log.
+};
+inline constexpr std::uint8_t snapshot_refusal_count = 4;
+
+/// Reply to a snapshot chunk. `offset` acknowledges every byte before it (the
+/// next offset the follower expects). `installed` means the follower now holds
+/// the log up to last_index (it installed the snapshot, or already had it).
+struct snapshot_response {
+  index_t last_index;  ///< Which snapshot this answers.
+  std::uint64_t offset = 0;
+  bool installed = false;
+  snapshot_refusal refusal = snapshot_refusal::none;
+  friend bool operator==(const snapshot_response&, const snapshot_response&) = default;
+};
+
+/// A snapshot of the application's state machine, covering every entry up to
+/// and including `index`.
+struct snapshot {
+  index_t index;
+  term_t term;
+  raft::bytes data;
+  friend bool operator==(const snapshot&, const snapshot&) = default;
+};
+
 template <class NodeId, class Payload>
 struct message {
-  using body_type = std::variant<vote_request, vote_response, append_request<Payload>, append_response>;
+  using body_type = std::variant<vote_request, vote_response, append_request<Payload>, append_response,
+                                 install_snapshot, snapshot_response>;
 
   NodeId from{};
   NodeId to{};
@@ -90,7 +135,8 @@ struct message {
 /// Human-readable name of a message's type, for logs and test transcripts.
 template <class NodeId, class Payload>
 [[nodiscard]] constexpr const char* type_name(const message<NodeId, Payload>& m) noexcept {
-  constexpr const char* names[] = {"vote_request", "vote_response", "append_request", "append_response"};
+  constexpr const char* names[] = {"vote_request",    "vote_response",    "append_request",
+                                   "append_response", "install_snapshot", "snapshot_response"};
   return names[m.body.index()];
 }
 

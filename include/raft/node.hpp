@@ -90,7 +90,8 @@ template <class Transport = default_transport, class Log = memory_log<Transport>
           class Random = default_random>
 class node {
   static_assert(check_transport<Transport>(), "raft::node: the Transport policy is incomplete (see the errors above)");
-  static_assert(check_log<Log, Transport>(), "raft::node: the Log policy is incomplete (see the errors above)");
+  static_assert(!transport<Transport> || check_log<Log, Transport>(),
+                "raft::node: the Log policy is incomplete (see the errors above)");
   static_assert(check_clock<Clock>(), "raft::node: the Clock policy is incomplete (see the errors above)");
   static_assert(check_random<Random>(), "raft::node: the Random policy is incomplete (see the errors above)");
 
@@ -125,6 +126,9 @@ class node {
     vote_ = hs.vote;
     commit_ = log_.snapshot_index();
     applied_ = commit_;
+    // Restarting from a snapshot: the application must restore it before
+    // any later entry is applied; the first output carries it.
+    pending_restore_ = log_.snapshot_index() > index_t{};
     std::uint64_t id_hash = 0;
     {
       std::vector<std::byte> buf;
@@ -169,6 +173,7 @@ class node {
   /// One logical tick. Followers and candidates count toward an election
   /// timeout; a leader counts toward its next heartbeat.
   void tick(output_type& out) {
+    begin_(out);
     clock_.advance();
     if (auto* l = std::get_if<leader_state>(&role_)) {
       if (++heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
@@ -184,6 +189,7 @@ class node {
   /// elapsed. Useful to choose the first leader in tests and benchmarks. A
   /// leader ignores it.
   void campaign(output_type& out) {
+    begin_(out);
     if (is_leader()) return;
     set_hard_state_(term_.next(), cfg_.id, out);
     role_.template emplace<candidate_state>(cfg_.voters.size());
@@ -201,6 +207,7 @@ class node {
   /// Appends `cmd` to the leader's log and starts replicating it at once.
   /// On a non-leader nothing happens and the result says who the leader is.
   propose_result_type propose(payload cmd, output_type& out) {
+    begin_(out);
     auto* l = std::get_if<leader_state>(&role_);
     if (l == nullptr) return not_leader_();
     append_own_(entry_kind::command, std::move(cmd), out);
@@ -213,6 +220,7 @@ class node {
   /// follower for the whole batch, within the flow-control limits.
   template <class Range>
   propose_result_type propose_batch(Range&& cmds, output_type& out) {
+    begin_(out);
     auto* l = std::get_if<leader_state>(&role_);
     if (l == nullptr) return not_leader_();
     for (auto&& c : cmds) {
@@ -225,10 +233,25 @@ class node {
     return {propose_status::ok, log_.last_index(), term_, leader_};
   }
 
+  /// Log compaction (paper §7): the application hands over a snapshot of its
+  /// state machine covering every entry up to `upto`, which must already have
+  /// been handed out for applying. The Log stores it and drops the entries it
+  /// covers; followers that need them later get the snapshot instead. Sets
+  /// out.persist (the snapshot must be durable like any other Log write).
+  compact_status compact(index_t upto, raft::bytes data, output_type& out) {
+    begin_(out);
+    if (upto > applied_) return compact_status::beyond_applied;
+    if (upto <= log_.snapshot_index()) return compact_status::not_newer;
+    log_.install_snapshot(raft::snapshot{upto, log_.term_at(upto), std::move(data)});
+    out.persist = true;
+    return compact_status::ok;
+  }
+
   /// Handles a message from a peer. Whatever the message says, the node stays
   /// consistent: bad or stale input is ignored (or answered with a rejection)
   /// and reported in the returned status.
   step_status step(message_type m, output_type& out) {
+    begin_(out);
     if (!(m.to == cfg_.id)) return step_status::not_for_me;
     if (m.from == cfg_.id || !voter_index(m.from)) return step_status::unknown_sender;
     if (!well_formed_(m)) return step_status::malformed;
@@ -238,13 +261,16 @@ class node {
     // is answered so that its sender can catch up, then dropped.
     if (m.term > term_) {
       std::optional<node_id> leader;
-      if (std::holds_alternative<append_request<payload>>(m.body)) leader = m.from;
+      if (std::holds_alternative<append_request<payload>>(m.body) || std::holds_alternative<install_snapshot>(m.body))
+        leader = m.from;
       become_follower_(m.term, leader, &out);
     } else if (m.term < term_) {
       if (std::holds_alternative<append_request<payload>>(m.body)) {
         send_(m.from, append_response{false, std::get<append_request<payload>>(m.body).prev_index, {}, {}}, out);
       } else if (std::holds_alternative<vote_request>(m.body)) {
         send_(m.from, vote_response{false}, out);
+      } else if (const auto* is = std::get_if<install_snapshot>(&m.body)) {
+        send_(m.from, snapshot_response{is->last_index, 0, false, snapshot_refusal::none}, out);
       }
       return step_status::stale_term;
     }
@@ -254,6 +280,8 @@ class node {
                           [&](vote_response& b) { return on_vote_response_(m.from, b, out); },
                           [&](append_request<payload>& b) { return on_append_request_(m.from, b, out); },
                           [&](append_response& b) { return on_append_response_(m.from, b, out); },
+                          [&](install_snapshot& b) { return on_install_snapshot_(m.from, b, out); },
+                          [&](snapshot_response& b) { return on_snapshot_response_(m.from, b, out); },
                       },
                       m.body);
   }
@@ -355,6 +383,13 @@ class node {
 
   [[nodiscard]] term_t last_term_() const { return log_.term_at(log_.last_index()); }
 
+  /// Start of every input: hand a restored node's snapshot to the application.
+  void begin_(output_type& out) {
+    if (!pending_restore_) return;
+    pending_restore_ = false;
+    out.snapshot = raft::snapshot{log_.snapshot_index(), log_.snapshot_term(), log_.snapshot_data()};
+  }
+
   /// Emits every committed, not yet emitted entry, in order.
   void emit_committed_(output_type& out) {
     while (applied_ < commit_) {
@@ -381,6 +416,9 @@ class node {
         prev_term = e.term;
         expect = expect.next();
       }
+    }
+    if (const auto* is = std::get_if<install_snapshot>(&m.body)) {
+      if (is->last_index == index_t{} || is->last_term == term_t{} || is->last_term > m.term) return false;
     }
     if (const auto* v = std::get_if<vote_request>(&m.body)) {
       if (v->last_term > m.term) return false;
@@ -420,13 +458,21 @@ class node {
 
   // ---------------------------------------------------------- replication
 
-  step_status on_append_request_(const node_id& from, append_request<payload>& req, output_type& out) {
-    if (is_leader()) return step_status::malformed;  // two leaders in one term: impossible from a correct peer
+  /// A message only the leader of the current term sends arrived from `from`.
+  /// Returns false if this node is itself that term's leader (impossible from a
+  /// correct peer: Election Safety).
+  bool heard_from_leader_(const node_id& from, output_type& out) {
+    if (is_leader()) return false;
     if (role() == raft::role::candidate || !(leader_ == from)) {
       // A candidate that hears from the leader of its term steps down (§5.2).
       become_follower_(term_, from, &out);
     }
     election_elapsed_ = 0;
+    return true;
+  }
+
+  step_status on_append_request_(const node_id& from, append_request<payload>& req, output_type& out) {
+    if (!heard_from_leader_(from, out)) return step_status::malformed;
 
     // Entries up to our commit index are already known to match the leader's
     // log (Log Matching + Leader Completeness): skip them, never rewrite them.
@@ -558,6 +604,131 @@ class node {
     return step_status::ok;
   }
 
+  // ------------------------------------------------------------ snapshots
+
+  /// Sends snapshot chunks while the in-flight byte budget allows. Returns
+  /// whether anything was sent.
+  bool send_snapshot_(std::size_t peer, progress& pr, output_type& out) {
+    if (pr.snap_index != log_.snapshot_index()) {
+      // The leader compacted again since the transfer started: send the new one.
+      pr.become_snapshot(log_.snapshot_index(), log_.snapshot_data().size());
+    }
+    const raft::bytes data = log_.snapshot_data();
+    const std::uint64_t budget = std::uint64_t{cfg_.max_snapshot_inflight} * cfg_.snapshot_chunk_bytes;
+    bool sent = false;
+    while (!pr.snap_all_sent && pr.snap_sent - pr.snap_acked < budget) {
+      const std::uint64_t n = std::min<std::uint64_t>(cfg_.snapshot_chunk_bytes, pr.snap_total - pr.snap_sent);
+      install_snapshot chunk{pr.snap_index, log_.snapshot_term(), pr.snap_total, pr.snap_sent, false,
+                             raft::bytes(data.data() + pr.snap_sent, static_cast<std::size_t>(n))};
+      pr.snap_sent += n;
+      chunk.done = pr.snap_sent == pr.snap_total;
+      pr.snap_all_sent = chunk.done;
+      send_(cfg_.voters[peer], std::move(chunk), out);
+      sent = true;
+    }
+    return sent;
+  }
+
+  snapshot_response refuse_(const install_snapshot& req, snapshot_refusal why, std::uint64_t offset) const {
+    return snapshot_response{req.last_index, offset, false, why};
+  }
+
+  step_status on_install_snapshot_(const node_id& from, install_snapshot& req, output_type& out) {
+    if (!heard_from_leader_(from, out)) return step_status::malformed;
+    if (req.last_index <= commit_) {
+      // We already hold everything it covers. It must agree with what we
+      // committed; then acknowledge and ignore it.
+      if (req.last_index >= log_.snapshot_index() && log_.term_at(req.last_index) != req.last_term) {
+        send_(from, refuse_(req, snapshot_refusal::inconsistent, 0), out);
+        return step_status::malformed;
+      }
+      rx_.reset();
+      send_(from, snapshot_response{req.last_index, req.total_size, true, snapshot_refusal::none}, out);
+      return step_status::ok;
+    }
+    if (req.total_size > cfg_.max_snapshot_bytes || req.data.size() > cfg_.max_snapshot_chunk_bytes) {
+      send_(from, refuse_(req, snapshot_refusal::too_large, 0), out);
+      return step_status::ok;
+    }
+    if (req.offset > req.total_size || req.data.size() > req.total_size - req.offset ||
+        (req.done && req.offset + req.data.size() != req.total_size)) {
+      send_(from, refuse_(req, snapshot_refusal::inconsistent, rx_ ? rx_->data.size() : 0), out);
+      return step_status::malformed;
+    }
+    if (!rx_ || rx_->index != req.last_index || rx_->term != req.last_term || rx_->total != req.total_size) {
+      // A new transfer; it must start at offset 0.
+      rx_.reset();
+      if (req.offset != 0) {
+        send_(from, refuse_(req, snapshot_refusal::bad_offset, 0), out);
+        return step_status::ok;
+      }
+      rx_.emplace(snapshot_rx{req.last_index, req.last_term, req.total_size, {}});
+    }
+    if (req.offset != rx_->data.size()) {
+      // Lost or reordered chunk: say where we are; the leader resends from there.
+      send_(from, refuse_(req, snapshot_refusal::bad_offset, rx_->data.size()), out);
+      return step_status::ok;
+    }
+    const auto* p = req.data.data();
+    rx_->data.insert(rx_->data.end(), p, p + req.data.size());
+    if (!req.done) {
+      send_(from, snapshot_response{req.last_index, rx_->data.size(), false, snapshot_refusal::none}, out);
+      return step_status::ok;
+    }
+    // Complete: store it, keep the log suffix it does not cover if that
+    // suffix agrees with it (thesis §5.1), and tell the application.
+    raft::snapshot snap{rx_->index, rx_->term, raft::bytes(rx_->data.data(), rx_->data.size())};
+    rx_.reset();
+    log_.install_snapshot(snap);
+    out.persist = true;
+    commit_ = snap.index;
+    applied_ = snap.index;
+    std::erase_if(out.committed, [&](const entry_type& e) { return e.index <= snap.index; });
+    send_(from, snapshot_response{snap.index, snap.data.size(), true, snapshot_refusal::none}, out);
+    out.snapshot = std::move(snap);
+    return step_status::ok;
+  }
+
+  step_status on_snapshot_response_(const node_id& from, const snapshot_response& resp, output_type& out) {
+    auto* l = std::get_if<leader_state>(&role_);
+    if (l == nullptr) return step_status::unexpected;
+    const std::size_t peer = *voter_index(from);
+    auto& pr = l->peers[peer];
+    if (resp.installed) {
+      if (resp.last_index > log_.last_index() || resp.last_index > log_.snapshot_index()) {
+        // Claims a snapshot we never had.
+        if (resp.last_index > log_.last_index()) return step_status::malformed;
+      }
+      pr.acknowledge(resp.last_index);
+      if (pr.state == replication_state::snapshot) pr.become_probe();
+      if (!send_append_(peer, pr, out)) maybe_send_commit_(peer, pr, out);
+      return step_status::ok;
+    }
+    if (pr.state != replication_state::snapshot || resp.last_index != pr.snap_index) return step_status::unexpected;
+    switch (resp.refusal) {
+      case snapshot_refusal::none:
+        if (resp.offset > pr.snap_sent) return step_status::malformed;
+        if (resp.offset > pr.snap_acked) {
+          pr.snap_acked = resp.offset;
+          pr.stalled_heartbeats = 0;
+        }
+        break;
+      case snapshot_refusal::bad_offset:
+        if (resp.offset > pr.snap_sent) return step_status::malformed;
+        pr.rewind_snapshot(resp.offset);
+        break;
+      case snapshot_refusal::too_large:
+      case snapshot_refusal::inconsistent:
+        // The follower cannot take this snapshot; try again from scratch at
+        // the next heartbeat (the follower's limits may be raised meanwhile).
+        pr.become_probe();
+        pr.probe_sent = true;
+        return step_status::ok;
+    }
+    send_snapshot_(peer, pr, out);
+    return step_status::ok;
+  }
+
   /// Leader: advance the commit index to the highest index replicated on a
   /// majority, if that entry is from the current term (§5.4.2, Figure 8).
   bool maybe_commit_(leader_state& l, output_type& out) {
@@ -584,7 +755,14 @@ class node {
   /// In probe state an empty message is sent too (it is the probe). Returns
   /// whether a message was sent.
   bool send_append_(std::size_t peer, progress& pr, output_type& out) {
+    if (pr.state == replication_state::snapshot) return send_snapshot_(peer, pr, out);
     if (!pr.can_send()) return false;
+    if (pr.next.prev() < log_.snapshot_index()) {
+      // The entries this follower needs were compacted away: send the
+      // snapshot instead (paper §7).
+      pr.become_snapshot(log_.snapshot_index(), log_.snapshot_data().size());
+      return send_snapshot_(peer, pr, out);
+    }
     const index_t last = log_.last_index();
     if (pr.state == replication_state::replicate && pr.next > last) return false;
     const index_t prev = pr.next.prev();
@@ -614,6 +792,7 @@ class node {
   /// is guaranteed to hold: carries the commit index, never fails the
   /// consistency check, never disturbs the stream of entries in flight.
   void send_commit_(std::size_t peer, progress& pr, output_type& out) {
+    if (pr.match < log_.snapshot_index()) return;  // cannot anchor it; the follower needs the snapshot
     pr.sent_commit = min(commit_, pr.match);
     send_(cfg_.voters[peer], append_request<payload>{pr.match, log_.term_at(pr.match), commit_, {}}, out);
   }
@@ -634,6 +813,14 @@ class node {
         // was answered (it may have been lost).
         pr.probe_sent = false;
         send_append_(i, pr, out);
+        continue;
+      }
+      if (pr.state == replication_state::snapshot) {
+        // No acknowledgement since the last heartbeat: chunks were lost (or
+        // the follower is gone). Resend from the last acknowledged offset;
+        // the chunk also serves as the heartbeat.
+        if (++pr.stalled_heartbeats >= 2) pr.rewind_snapshot(pr.snap_acked);
+        send_snapshot_(i, pr, out);
         continue;
       }
       // Replicate: entries in flight but no progress for two heartbeats means
@@ -662,6 +849,15 @@ class node {
   std::uint32_t randomized_timeout_ = 0;
   std::uint32_t heartbeat_elapsed_ = 0;
   std::vector<index_t> scratch_;
+  bool pending_restore_ = false;
+
+  struct snapshot_rx {
+    index_t index;
+    term_t term;
+    std::uint64_t total;
+    std::vector<std::byte> data;
+  };
+  std::optional<snapshot_rx> rx_;  // follower: the snapshot being received
 };
 
 }  // namespace v0

@@ -29,9 +29,12 @@ struct state_change {
 ///     to do; a disk log: fsync). Several outputs may share one flush, as long
 ///     as none of their messages has been sent yet.
 ///  2. Send `messages`, in any order (Raft tolerates loss and reordering).
-///  3. Apply `committed` to the state machine, in order. Entries of kind noop
-///     carry no command but are part of the gapless index sequence.
-///  4. React to `changes` (e.g. redirect clients when the leader changed).
+///  3. If `snapshot` is set, restore the state machine from it (it replaces
+///     everything up to snapshot->index).
+///  4. Apply `committed` to the state machine, in order. Entries of kind noop
+///     carry no command but are part of the gapless index sequence. After a
+///     snapshot they continue at snapshot->index + 1.
+///  5. React to `changes` (e.g. redirect clients when the leader changed).
 template <class NodeId, class Payload>
 struct output {
   using message_type = message<NodeId, Payload>;
@@ -40,16 +43,18 @@ struct output {
   bool persist = false;
   std::vector<message_type> messages;
   std::vector<entry_type> committed;
+  std::optional<raft::snapshot> snapshot;
   std::vector<state_change<NodeId>> changes;
 
   void clear() noexcept {
     persist = false;
+    snapshot.reset();
     messages.clear();
     committed.clear();
     changes.clear();
   }
   [[nodiscard]] bool empty() const noexcept {
-    return !persist && messages.empty() && committed.empty() && changes.empty();
+    return !persist && messages.empty() && committed.empty() && !snapshot && changes.empty();
   }
 };
 
@@ -82,6 +87,21 @@ enum class propose_status : std::uint8_t {
 
 [[nodiscard]] constexpr const char* to_string(propose_status s) noexcept {
   return s == propose_status::ok ? "ok" : "not leader";
+}
+
+enum class compact_status : std::uint8_t {
+  ok,              ///< The snapshot is stored and the log prefix it covers dropped.
+  beyond_applied,  ///< The index was not yet handed out for applying: refused.
+  not_newer,       ///< The index is not after the current snapshot: refused.
+};
+
+[[nodiscard]] constexpr const char* to_string(compact_status s) noexcept {
+  switch (s) {
+    case compact_status::ok: return "ok";
+    case compact_status::beyond_applied: return "snapshot index beyond the applied index";
+    case compact_status::not_newer: return "snapshot index not after the current snapshot";
+  }
+  return "?";
 }
 
 template <class NodeId>

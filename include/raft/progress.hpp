@@ -1,12 +1,16 @@
 // raft/progress.hpp - what a leader knows about each follower's log.
 //
-// A follower is in one of two states (the same split etcd's tracker makes):
+// A follower is in one of three states (the split etcd's tracker makes):
 //  * probe: the leader does not know where the logs diverge. It sends one
 //    AppendEntries and waits for the answer (or the next heartbeat) before
 //    sending another, moving `next` back on each rejection.
 //  * replicate: the last answer was a success, so the leader streams entries
 //    optimistically, advancing `next` as it sends, with at most max_inflight
 //    messages unacknowledged (thesis §10.2.2, pipelining).
+//  * snapshot: the entries the follower needs were compacted away; the leader
+//    streams the snapshot in chunks, a bounded number of bytes ahead of the
+//    follower's acknowledgements, and goes back to the last acknowledged
+//    offset when chunks are lost.
 #pragma once
 
 #include <cstddef>
@@ -52,7 +56,7 @@ class inflight_window {
   std::size_t count_ = 0;
 };
 
-enum class replication_state : std::uint8_t { probe, replicate };
+enum class replication_state : std::uint8_t { probe, replicate, snapshot };
 
 struct progress {
   index_t match;  ///< Highest index known to be replicated on the follower.
@@ -62,6 +66,13 @@ struct progress {
   std::uint32_t stalled_heartbeats = 0;  ///< replicate: heartbeats since `match` last advanced while entries were in flight.
   index_t sent_commit;               ///< Commit index last sent to this follower.
   inflight_window inflight;
+
+  // snapshot state only
+  index_t snap_index;           ///< The snapshot being sent.
+  std::uint64_t snap_total = 0;  ///< Its size.
+  std::uint64_t snap_sent = 0;   ///< Bytes sent (offset of the next chunk).
+  std::uint64_t snap_acked = 0;  ///< Bytes the follower acknowledged.
+  bool snap_all_sent = false;    ///< The final chunk went out.
 
   explicit progress(index_t next_index = index_t{1}, std::size_t max_inflight = 1)
       : next(next_index), inflight(max_inflight) {}
@@ -80,6 +91,24 @@ struct progress {
     inflight.clear();
     stalled_heartbeats = 0;
   }
+  void become_snapshot(index_t index, std::uint64_t total) noexcept {
+    state = replication_state::snapshot;
+    probe_sent = false;
+    inflight.clear();
+    stalled_heartbeats = 0;
+    snap_index = index;
+    snap_total = total;
+    snap_sent = 0;
+    snap_acked = 0;
+    snap_all_sent = false;
+  }
+  /// Snapshot: resend from the last acknowledged offset (go-back-N).
+  void rewind_snapshot(std::uint64_t offset) noexcept {
+    snap_sent = offset;
+    snap_acked = offset;
+    snap_all_sent = false;
+    stalled_heartbeats = 0;
+  }
   /// Records an acknowledgement of everything up to `index`. Returns true if
   /// it taught the leader something new.
   bool acknowledge(index_t index) noexcept {
@@ -92,7 +121,12 @@ struct progress {
   }
   /// May the leader send an AppendEntries carrying entries now?
   [[nodiscard]] bool can_send() const noexcept {
-    return state == replication_state::probe ? !probe_sent : !inflight.full();
+    switch (state) {
+      case replication_state::probe: return !probe_sent;
+      case replication_state::replicate: return !inflight.full();
+      case replication_state::snapshot: return false;  // entries wait for the snapshot
+    }
+    return false;
   }
 };
 

@@ -76,6 +76,13 @@ struct options {
   std::uint32_t max_inflight = 64;
   std::size_t max_append_bytes = 64 * 1024;
   std::uint32_t max_append_entries = 64;
+  /// Each node compacts its log once it applied this many entries past its
+  /// last snapshot (0: never).
+  std::uint64_t snapshot_every = 0;
+  /// Padding added to every snapshot so that it spans several chunks.
+  std::size_t snapshot_padding = 0;
+  std::size_t snapshot_chunk_bytes = 64;
+  std::uint32_t max_snapshot_inflight = 4;
 };
 
 class cluster {
@@ -329,6 +336,8 @@ class cluster {
                               .max_inflight = opt_.max_inflight,
                               .max_append_bytes = opt_.max_append_bytes,
                               .max_append_entries = opt_.max_append_entries,
+                              .snapshot_chunk_bytes = opt_.snapshot_chunk_bytes,
+                              .max_snapshot_inflight = opt_.max_snapshot_inflight,
                               .random_seed = opt_.seed + restarts_ * 1000003ull};
     ++restarts_;
     nodes_[i].emplace(cfg, std::move(log));
@@ -362,14 +371,52 @@ class cluster {
     net_.push({now_ + opt_.min_delay + rand(span), seq_++, std::move(m)});
   }
 
-  /// Carries out node i's output: persist (synchronous here), send, apply.
+  /// Carries out node i's output: persist (synchronous here), send, restore
+  /// a snapshot, apply; then maybe compact.
   void process_(node_id i) {
+    if (out_.snapshot) restore_(i, *out_.snapshot);
     for (auto& e : out_.committed) apply_(i, e);
     check_();
     for (auto& m : out_.messages) send_(std::move(m));
     out_.clear();
+    auto& n = *nodes_[i];
+    if (opt_.snapshot_every != 0 && distance(n.log().snapshot_index(), n.applied_index()) >= opt_.snapshot_every) {
+      const auto st = n.compact(n.applied_index(), snapshot_data_(n.applied_index()), out_);
+      if (st != raft::compact_status::ok) fail_(std::string("compact refused: ") + raft::to_string(st));
+      ++snapshots_taken_;
+      process_(i);
+    }
   }
 
+  /// A snapshot of the simulated state machine: the number of entries it
+  /// covers and a digest of them, plus padding.
+  raft::bytes snapshot_data_(index_t upto) const {
+    std::string s = "snap:" + std::to_string(upto.value) + ":" + std::to_string(prefix_hash_[upto.value]) + ":";
+    s.append(opt_.snapshot_padding, static_cast<char>('a' + upto.value % 26));
+    return raft::bytes(s);
+  }
+
+  void restore_(node_id i, const raft::snapshot& snap) {
+    auto& sm = applied_[i];
+    const std::uint64_t k = snap.index.value;
+    if (k < sm.size())
+      fail_("node " + std::to_string(i) + " was told to restore a snapshot at " + std::to_string(k) +
+            " after applying " + std::to_string(sm.size()) + " entries");
+    if (k > committed_.size())
+      fail_("node " + std::to_string(i) + " restored a snapshot beyond every committed entry");
+    const std::string expect = "snap:" + std::to_string(k) + ":" + std::to_string(prefix_hash_[k]) + ":";
+    if (snap.data.view().substr(0, expect.size()) != expect || snap.data.size() != expect.size() + opt_.snapshot_padding)
+      fail_("node " + std::to_string(i) + " restored a snapshot whose contents do not match the committed entries");
+    if (snap.term != committed_[k - 1].term) fail_("snapshot term differs from the committed entry's term");
+    sm.assign(committed_.begin(), committed_.begin() + static_cast<std::ptrdiff_t>(k));
+    ++restores_;
+  }
+
+ public:
+  [[nodiscard]] std::uint64_t snapshots_taken() const { return snapshots_taken_; }
+  [[nodiscard]] std::uint64_t restores() const { return restores_; }
+
+ private:
   void apply_(node_id i, const entry_type& e) {
     auto& sm = applied_[i];
     if (e.index.value != sm.size() + 1) fail_("node " + std::to_string(i) + " applied index " +
@@ -383,6 +430,9 @@ class cluster {
     } else {
       committed_.push_back(e);
       commit_term_.push_back(nodes_[i]->term());
+      std::uint64_t h = prefix_hash_.back() ^ (e.term.value * 0x9e3779b97f4a7c15ull);
+      for (char ch : e.data.view()) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+      prefix_hash_.push_back(h * 31 + static_cast<std::uint64_t>(e.kind));
       if (e.kind == raft::entry_kind::command) cmd_index_.emplace(e.data.str(), e.index);
     }
     sm.push_back(e);
@@ -468,6 +518,8 @@ class cluster {
 
   std::vector<entry_type> committed_;
   std::vector<term_t> commit_term_;
+  std::vector<std::uint64_t> prefix_hash_{0};
+  std::uint64_t snapshots_taken_ = 0, restores_ = 0;
   std::unordered_map<std::string, index_t> cmd_index_;
   std::unordered_map<key_, match_rec, key_hash> matching_;
   std::map<term_t, leader_rec> leaders_;
