@@ -50,6 +50,21 @@ class bytes {
 
   void swap(bytes& o) noexcept { std::swap(rep_, o.rep_); }
 
+  /// A buffer of `n` bytes with unspecified contents, to be filled through
+  /// fill_data() before it is copied or shared (e.g. a snapshot assembled
+  /// from chunks without a second copy).
+  [[nodiscard]] static bytes for_overwrite(std::size_t n) {
+    bytes b;
+    b.rep_ = make(n);
+    return b;
+  }
+  /// Writable access for a buffer made by for_overwrite() that has not been
+  /// shared yet (nullptr otherwise: shared bytes are immutable).
+  [[nodiscard]] std::byte* fill_data() noexcept {
+    if (rep_ == nullptr || rep_->refs.load(std::memory_order_acquire) != 1) return nullptr;
+    return rep_->data();
+  }
+
   [[nodiscard]] std::size_t size() const noexcept { return rep_ == nullptr ? 0 : rep_->size; }
   [[nodiscard]] bool empty() const noexcept { return size() == 0; }
   [[nodiscard]] const std::byte* data() const noexcept { return rep_ == nullptr ? nullptr : rep_->data(); }

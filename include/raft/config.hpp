@@ -59,8 +59,11 @@ struct config {
   std::uint32_t max_snapshot_inflight = 4;
 
   /// A follower refuses a snapshot whose total size, or a chunk whose size,
-  /// exceeds these limits. Defaults: 4 GiB total, 16 MiB per chunk.
-  std::uint64_t max_snapshot_bytes = std::uint64_t{4} << 30;
+  /// exceeds these limits. The follower allocates the whole snapshot when its
+  /// first chunk arrives, so max_snapshot_bytes is also the most memory a
+  /// (possibly hostile) leader can make it reserve. Defaults: 1 GiB total,
+  /// 16 MiB per chunk.
+  std::uint64_t max_snapshot_bytes = std::uint64_t{1} << 30;
   std::size_t max_snapshot_chunk_bytes = std::size_t{16} << 20;
 
   /// Seed for the Random policy (election jitter). The node mixes in its own

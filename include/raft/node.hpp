@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -652,7 +653,7 @@ class node {
     }
     if (req.offset > req.total_size || req.data.size() > req.total_size - req.offset ||
         (req.done && req.offset + req.data.size() != req.total_size)) {
-      send_(from, refuse_(req, snapshot_refusal::inconsistent, rx_ ? rx_->data.size() : 0), out);
+      send_(from, refuse_(req, snapshot_refusal::inconsistent, rx_ ? rx_->received : 0), out);
       return step_status::malformed;
     }
     if (!rx_ || rx_->index != req.last_index || rx_->term != req.last_term || rx_->total != req.total_size) {
@@ -662,22 +663,29 @@ class node {
         send_(from, refuse_(req, snapshot_refusal::bad_offset, 0), out);
         return step_status::ok;
       }
-      rx_.emplace(snapshot_rx{req.last_index, req.last_term, req.total_size, {}});
+      // The whole image is allocated once (its size is bounded by
+      // config.max_snapshot_bytes) and filled in place, chunk by chunk.
+      rx_.emplace(snapshot_rx{req.last_index, req.last_term, req.total_size,
+                              raft::bytes::for_overwrite(static_cast<std::size_t>(req.total_size)), 0});
     }
-    if (req.offset != rx_->data.size()) {
+    if (req.offset != rx_->received) {
       // Lost or reordered chunk: say where we are; the leader resends from there.
-      send_(from, refuse_(req, snapshot_refusal::bad_offset, rx_->data.size()), out);
+      send_(from, refuse_(req, snapshot_refusal::bad_offset, rx_->received), out);
       return step_status::ok;
     }
-    const auto* p = req.data.data();
-    rx_->data.insert(rx_->data.end(), p, p + req.data.size());
+    if (!req.data.empty()) {
+      std::byte* dst = rx_->data.fill_data();
+      RAFT_ASSERT(dst != nullptr, "snapshot receive buffer was shared before completion");
+      std::memcpy(dst + rx_->received, req.data.data(), req.data.size());
+      rx_->received += req.data.size();
+    }
     if (!req.done) {
-      send_(from, snapshot_response{req.last_index, rx_->data.size(), false, snapshot_refusal::none}, out);
+      send_(from, snapshot_response{req.last_index, rx_->received, false, snapshot_refusal::none}, out);
       return step_status::ok;
     }
     // Complete: store it, keep the log suffix it does not cover if that
     // suffix agrees with it (thesis §5.1), and tell the application.
-    raft::snapshot snap{rx_->index, rx_->term, raft::bytes(rx_->data.data(), rx_->data.size())};
+    raft::snapshot snap{rx_->index, rx_->term, std::move(rx_->data)};
     rx_.reset();
     log_.install_snapshot(snap);
     out.persist = true;
@@ -855,7 +863,8 @@ class node {
     index_t index;
     term_t term;
     std::uint64_t total;
-    std::vector<std::byte> data;
+    raft::bytes data;  // total bytes, filled up to `received`
+    std::uint64_t received;
   };
   std::optional<snapshot_rx> rx_;  // follower: the snapshot being received
 };
