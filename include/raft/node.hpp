@@ -405,6 +405,18 @@ class node {
   /// corrupt and is dropped before it can touch anything.
   [[nodiscard]] bool well_formed_(const message_type& m) const {
     if (m.term == term_t{}) return false;  // every real message carries a term >= 1
+    // Terms and indexes this large never occur in a real cluster (2^62 elections
+    // or entries); accepting them would let one hostile message make the
+    // counters overflow.
+    constexpr std::uint64_t limit = std::uint64_t{1} << 62;
+    if (m.term.value >= limit) return false;
+    if (const auto* a = std::get_if<append_request<payload>>(&m.body)) {
+      if (a->prev_index.value >= limit || a->commit.value >= limit || a->entries.size() >= limit - a->prev_index.value)
+        return false;
+    }
+    if (const auto* r = std::get_if<append_response>(&m.body)) {
+      if (r->index.value >= limit || r->conflict_index.value >= limit || r->conflict_term > m.term) return false;
+    }
     if (const auto* a = std::get_if<append_request<payload>>(&m.body)) {
       if (a->prev_term > m.term) return false;
       if (a->prev_index == index_t{} && a->prev_term != term_t{}) return false;
