@@ -18,6 +18,7 @@
 // bytes; the node still checks that it makes sense (raft::node::step).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -215,7 +216,10 @@ class codec {
     // input cannot hold is rejected before anything is allocated.
     if (count > lim.max_entries || count > r.remaining() / 2) return decode_error::too_many_entries;
     if (b.prev_index.value > UINT64_MAX - count) return decode_error::bad_value;
-    b.entries.reserve(static_cast<std::size_t>(count));
+    // Reserve no more than the input could describe at a realistic entry
+    // size, so a small hostile message cannot make us reserve much more
+    // memory than it occupies.
+    b.entries.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(count, r.remaining() / 16 + 1)));
     for (std::uint64_t k = 0; k < count; ++k) {
       entry_type e;
       std::uint8_t kind = 0;

@@ -45,11 +45,12 @@ struct index_t : detail::counter<index_t> {
   /// The previous index; prev() of 0 is 0 (never underflows).
   [[nodiscard]] constexpr index_t prev() const noexcept { return index_t{value == 0 ? 0 : value - 1}; }
   [[nodiscard]] constexpr index_t operator+(std::uint64_t n) const noexcept { return index_t{value + n}; }
-  /// Distance between two indexes; saturates at 0 when `b > a`.
-  [[nodiscard]] friend constexpr std::uint64_t distance(index_t a, index_t b) noexcept {
-    return b.value >= a.value ? b.value - a.value : 0;
-  }
 };
+
+/// Number of indexes from `a` to `b` (b - a); 0 when `b` is before `a`.
+[[nodiscard]] constexpr std::uint64_t distance(index_t a, index_t b) noexcept {
+  return b.value >= a.value ? b.value - a.value : 0;
+}
 
 [[nodiscard]] constexpr index_t min(index_t a, index_t b) noexcept { return a < b ? a : b; }
 [[nodiscard]] constexpr index_t max(index_t a, index_t b) noexcept { return a < b ? b : a; }

@@ -72,7 +72,8 @@ class byte_reader {
     v = static_cast<std::uint8_t>(in_[pos_++]);
     return true;
   }
-  /// At most 10 bytes; rejects encodings that overflow 64 bits.
+  /// At most 10 bytes; rejects encodings that overflow 64 bits and overlong
+  /// (non-minimal) encodings, so that every value has exactly one encoding.
   bool varint(std::uint64_t& v) noexcept {
     std::uint64_t r = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
@@ -81,6 +82,7 @@ class byte_reader {
       if (shift == 63 && (b & 0x7e) != 0) return fail_false();  // bits beyond 64
       r |= std::uint64_t{b & 0x7fu} << shift;
       if ((b & 0x80) == 0) {
+        if (b == 0 && shift != 0) return fail_false();  // overlong: one value, one encoding
         v = r;
         return true;
       }

@@ -1,0 +1,243 @@
+// examples/kv/cli.cpp - kv-cli: talk to a kv-server cluster, and measure it.
+//
+//   kv-cli [--servers HOST:PORT,...] [--timeout-ms N] put KEY VALUE
+//   kv-cli ... get KEY | del KEY | status
+//   kv-cli ... bench [--clients N] [--seconds S] [--value-size B] [--keys K]
+//
+// Requests go to any server and follow 307 redirects to the leader. A write
+// carries a client id and request id, so when an answer is lost kv-cli can
+// retry it without applying it twice.
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http.hpp"
+#include "net.hpp"
+
+namespace {
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "kv-cli: %s\n"
+               "usage: kv-cli [--servers HOST:PORT,...] [--timeout-ms N] COMMAND\n"
+               "  put KEY VALUE     store VALUE under KEY\n"
+               "  get KEY           print the value of KEY (linearizable read)\n"
+               "  del KEY           delete KEY\n"
+               "  status            print every server's /status\n"
+               "  bench [--clients N] [--seconds S] [--value-size B] [--keys K]\n"
+               "                    concurrent PUTs to the leader; prints writes/s and latency\n"
+               "--servers defaults to $KV_SERVERS, else 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003\n",
+               why);
+  std::exit(2);
+}
+
+std::vector<kv::endpoint> parse_servers(const std::string& s) {
+  std::vector<kv::endpoint> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    const auto comma = s.find(',', pos);
+    auto ep = kv::parse_endpoint(s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (!ep) usage(("bad server address in " + s).c_str());
+    out.push_back(*ep);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+/// Sends one request to the cluster, following redirects and retrying while
+/// there is no leader. Returns the final response (status 0 if none).
+kv::http_response_msg cluster_request(const std::vector<kv::endpoint>& servers, const std::string& method,
+                                      const std::string& path, const std::string& body, const std::string& headers,
+                                      int timeout_ms) {
+  const std::int64_t deadline = kv::now_ms() + timeout_ms;
+  std::size_t next = static_cast<std::size_t>(kv::now_us()) % servers.size();
+  kv::endpoint target = servers[next];
+  std::string target_path = path;
+  std::string last_error = "no server reachable";
+  while (kv::now_ms() < deadline) {
+    kv::http_client c(target);
+    auto r = c.request(method, target_path, body, headers, static_cast<int>(std::max<std::int64_t>(100, deadline - kv::now_ms())));
+    if (r.what == kv::http_client::outcome::ok) {
+      const int st = r.resp.status;
+      if (st == 307) {
+        if (auto u = kv::parse_url(r.resp.header("location"))) {
+          target = u->first;
+          target_path = u->second;
+          continue;
+        }
+      }
+      const bool retry = (st == 503 && r.resp.header("x-outcome") == "not-applied") || st == 421;
+      if (!retry) return r.resp;
+      last_error = std::to_string(st) + " " + r.resp.body;
+    } else if (r.what == kv::http_client::outcome::no_response && method == "GET") {
+      last_error = r.error;  // a read can always be retried
+    } else if (r.what == kv::http_client::outcome::no_response && headers.empty()) {
+      std::fprintf(stderr, "kv-cli: %s; the request may or may not have been applied\n", r.error.c_str());
+      return {};
+    } else {
+      last_error = r.error;  // not sent, or a write with a request id: safe to retry
+    }
+    next = (next + 1) % servers.size();
+    target = servers[next];
+    target_path = path;
+    ::usleep(100 * 1000);
+  }
+  std::fprintf(stderr, "kv-cli: giving up: %s\n", last_error.c_str());
+  return {};
+}
+
+std::string json_field(const std::string& json, const std::string& name) {
+  const auto at = json.find("\"" + name + "\":");
+  if (at == std::string::npos) return {};
+  auto start = at + name.size() + 3;
+  auto end = json.find_first_of(",}", start);
+  std::string v = json.substr(start, end - start);
+  if (!v.empty() && v.front() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+int bench(const std::vector<kv::endpoint>& servers, int argc, char** argv, int i) {
+  int clients = 16;
+  double seconds = 10;
+  std::size_t value_size = 100;
+  int keys = 1000;
+  for (; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+    if (a == "--clients") clients = std::atoi(argv[++i]);
+    else if (a == "--seconds") seconds = std::atof(argv[++i]);
+    else if (a == "--value-size") value_size = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--keys") keys = std::atoi(argv[++i]);
+    else usage(("unknown bench option " + a).c_str());
+  }
+  if (clients < 1 || seconds <= 0 || keys < 1) usage("bad bench options");
+  // Find the leader.
+  std::optional<kv::endpoint> leader;
+  std::string leader_status;
+  for (int attempt = 0; attempt < 50 && !leader; ++attempt) {
+    for (const auto& s : servers) {
+      kv::http_client c(s);
+      auto r = c.request("GET", "/status", {}, {}, 1000);
+      if (r.what == kv::http_client::outcome::ok && json_field(r.resp.body, "role") == "leader") {
+        leader = s;
+        leader_status = r.resp.body;
+      }
+    }
+    if (!leader) ::usleep(200 * 1000);
+  }
+  if (!leader) {
+    std::fprintf(stderr, "kv-cli bench: no leader found\n");
+    return 1;
+  }
+  const std::string value(value_size, 'v');
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<std::int64_t>> lat(static_cast<std::size_t>(clients));
+  std::vector<std::uint64_t> errors(static_cast<std::size_t>(clients), 0);
+  std::vector<std::thread> threads;
+  const std::int64_t t0 = kv::now_us();
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      kv::http_client c(*leader);
+      std::uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::string path = "/kv/bench-" + std::to_string((static_cast<std::uint64_t>(t) * 7919 + n++) % static_cast<std::uint64_t>(keys));
+        const std::int64_t s = kv::now_us();
+        auto r = c.request("PUT", path, value, {}, 5000);
+        if (r.what == kv::http_client::outcome::ok && r.resp.status == 200) lat[static_cast<std::size_t>(t)].push_back(kv::now_us() - s);
+        else ++errors[static_cast<std::size_t>(t)];
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& th : threads) th.join();
+  const double elapsed = static_cast<double>(kv::now_us() - t0) / 1e6;
+  std::vector<std::int64_t> all;
+  std::uint64_t errs = 0;
+  for (std::size_t t = 0; t < lat.size(); ++t) {
+    all.insert(all.end(), lat[t].begin(), lat[t].end());
+    errs += errors[t];
+  }
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) { return all.empty() ? 0.0 : static_cast<double>(all[static_cast<std::size_t>(p * static_cast<double>(all.size() - 1))]) / 1000.0; };
+  std::string after;
+  {
+    kv::http_client c(*leader);
+    auto r = c.request("GET", "/status", {}, {}, 1000);
+    if (r.what == kv::http_client::outcome::ok) after = r.resp.body;
+  }
+  const double syncs = std::atof(json_field(after, "syncs").c_str()) - std::atof(json_field(leader_status, "syncs").c_str());
+  std::printf("leader %s, %d clients, %zu-byte values, %.1f s\n", leader->str().c_str(), clients, value_size, elapsed);
+  std::printf("writes: %zu ok, %" PRIu64 " failed\n", all.size(), errs);
+  std::printf("throughput: %.0f writes/s\n", static_cast<double>(all.size()) / elapsed);
+  std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+  if (syncs > 0) std::printf("leader log syncs: %.0f (%.1f writes per sync)\n", syncs, static_cast<double>(all.size()) / syncs);
+  return errs == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string servers_arg = std::getenv("KV_SERVERS") ? std::getenv("KV_SERVERS") : "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
+  int timeout_ms = 10000;
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--servers" && i + 1 < argc) servers_arg = argv[++i];
+    else if (a == "--timeout-ms" && i + 1 < argc) timeout_ms = std::atoi(argv[++i]);
+    else if (a == "-h" || a == "--help") usage("help");
+    else break;
+  }
+  if (i >= argc) usage("missing command");
+  const auto servers = parse_servers(servers_arg);
+  const std::string cmd = argv[i++];
+  auto need = [&](int n) {
+    if (argc - i != n) usage(("wrong number of arguments for " + cmd).c_str());
+  };
+  if (cmd == "bench") return bench(servers, argc, argv, i);
+  if (cmd == "status") {
+    need(0);
+    int rc = 1;
+    for (const auto& s : servers) {
+      kv::http_client c(s);
+      auto r = c.request("GET", "/status", {}, {}, 1000);
+      if (r.what == kv::http_client::outcome::ok) {
+        std::printf("%s %s", s.str().c_str(), r.resp.body.c_str());
+        rc = 0;
+      } else {
+        std::printf("%s unreachable (%s)\n", s.str().c_str(), r.error.c_str());
+      }
+    }
+    return rc;
+  }
+  std::mt19937_64 rng(static_cast<std::uint64_t>(kv::now_us()) ^ static_cast<std::uint64_t>(::getpid()));
+  const std::string ids = "X-Client-Id: " + std::to_string(rng() % 1000000000000ull + 1) + "\r\nX-Request-Id: 1\r\n";
+  kv::http_response_msg r;
+  if (cmd == "put") {
+    need(2);
+    r = cluster_request(servers, "PUT", "/kv/" + kv::percent_encode(argv[i]), argv[i + 1], ids, timeout_ms);
+  } else if (cmd == "get") {
+    need(1);
+    r = cluster_request(servers, "GET", "/kv/" + kv::percent_encode(argv[i]), {}, {}, timeout_ms);
+  } else if (cmd == "del") {
+    need(1);
+    r = cluster_request(servers, "DELETE", "/kv/" + kv::percent_encode(argv[i]), {}, ids, timeout_ms);
+  } else {
+    usage(("unknown command " + cmd).c_str());
+  }
+  if (r.status == 0) return 1;
+  if (r.status == 200) {
+    std::fwrite(r.body.data(), 1, r.body.size(), stdout);
+    if (cmd == "get" && (r.body.empty() || r.body.back() != '\n')) std::fputc('\n', stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "kv-cli: %d %s", r.status, r.body.c_str());
+  return r.status == 404 ? 4 : 1;
+}

@@ -1,0 +1,959 @@
+// examples/kv/server.cpp - kv-server: one node of a replicated key-value store.
+//
+//   kv-server --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
+//             --data /tmp/kv1 --listen 127.0.0.1:8001
+//             [--client-addrs 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003]
+//
+// One thread, one poll() loop. Each iteration:
+//   1. poll for socket readiness, at most until the next tick is due;
+//   2. read every ready peer connection and step() each decoded message;
+//      run the ticks that CLOCK_MONOTONIC says are due; read every ready
+//      client connection and collect its commands;
+//   3. propose all collected commands in one propose_batch();
+//   4. carry out the output of all those calls together: one sync() of the
+//      disk log if any of them set `persist` (group commit: one fdatasync for
+//      every entry and vote of the iteration), then queue every message to
+//      its peer, then apply the committed entries and answer the clients
+//      waiting on them (matched by index and term), then log role changes;
+//   5. write what can be written without blocking.
+// Nothing that depends on a write leaves the process before that write is on
+// disk: messages and client answers are only produced after step 4's sync.
+//
+// Peers: every node dials every other node and sends its messages on that
+// outbound connection; it receives on the connections the others dialled.
+// A connection starts with a handshake frame (cluster id, from, to); frames
+// are length:u32 big-endian + raft::codec bytes, at most --max-frame bytes.
+// A connection that sends garbage, an oversized frame, or a message that
+// contradicts its handshake is closed with a logged reason.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <raft/raft.hpp>
+
+#include "command.hpp"
+#include "disk_log.hpp"
+#include "http.hpp"
+#include "net.hpp"
+
+namespace {
+
+using node_t = raft::node<raft::default_transport, kv::disk_log>;
+using codec_t = raft::codec<raft::default_transport>;
+
+struct options {
+  std::uint64_t id = 0;
+  std::map<std::uint64_t, kv::endpoint> peers;
+  std::map<std::uint64_t, kv::endpoint> client_addrs;
+  std::string data;
+  kv::endpoint listen;
+  std::string cluster = "kv";
+  int tick_ms = 10;
+  std::uint32_t election_ticks = 20;
+  std::uint32_t heartbeat_ticks = 2;
+  std::size_t max_key = 1024;
+  std::size_t max_value = std::size_t{1} << 20;
+  std::uint32_t max_frame = std::uint32_t{16} << 20;
+  int request_timeout_ms = 5000;
+  std::uint64_t segment_bytes = std::uint64_t{64} << 20;
+  bool fsync = true;
+  bool debug = false;
+  std::uint64_t seed = 0;
+};
+
+std::uint64_t g_id = 0;
+int g_signal_pipe[2] = {-1, -1};
+
+void logf(const char* level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void logf(const char* level, const char* fmt, ...) {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  tm t{};
+  ::localtime_r(&ts.tv_sec, &t);
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "%02d:%02d:%02d.%03ld kv-server[%" PRIu64 "] %-5s %s\n", t.tm_hour, t.tm_min, t.tm_sec,
+               ts.tv_nsec / 1000000, g_id, level, msg);
+}
+
+void on_signal(int) {
+  const char c = 1;
+  [[maybe_unused]] auto r = ::write(g_signal_pipe[1], &c, 1);
+}
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "kv-server: %s\n"
+               "usage: kv-server --id N --peers 1=HOST:PORT,2=HOST:PORT,... --data DIR --listen HOST:PORT\n"
+               "  --client-addrs 1=HOST:PORT,...  every node's --listen address, for redirects (default: none, 421)\n"
+               "  --cluster NAME          cluster id checked in the peer handshake (default kv)\n"
+               "  --tick-ms N             milliseconds per Raft tick (default 10)\n"
+               "  --election-ticks N      election timeout in ticks, randomised in [N, 2N) (default 20)\n"
+               "  --heartbeat-ticks N     heartbeat interval in ticks (default 2)\n"
+               "  --max-key N             largest key in bytes (default 1024)\n"
+               "  --max-value N           largest value in bytes (default 1048576)\n"
+               "  --max-frame N           largest peer frame in bytes (default 16777216)\n"
+               "  --request-timeout-ms N  answer 504 after this long without a commit (default 5000)\n"
+               "  --segment-bytes N       log segment size (default 67108864)\n"
+               "  --no-fsync              skip fsync (benchmark comparison only: loses acknowledged writes on a crash)\n"
+               "  --debug                 enable /debug/local/KEY and /debug/committed (used by the tests)\n"
+               "  --seed N                election randomness seed (default: from the clock)\n",
+               why);
+  std::exit(2);
+}
+
+options parse_args(int argc, char** argv) {
+  options o;
+  auto num = [&](const char* s, const char* flag) -> std::uint64_t {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') usage((std::string("bad number for ") + flag).c_str());
+    return v;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto val = [&]() -> const char* {
+      if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--id") o.id = num(val(), "--id");
+    else if (a == "--peers") {
+      auto m = kv::parse_id_map(val());
+      if (!m) usage("bad --peers (expected 1=HOST:PORT,2=HOST:PORT,...)");
+      o.peers = *m;
+    } else if (a == "--client-addrs") {
+      auto m = kv::parse_id_map(val());
+      if (!m) usage("bad --client-addrs (expected 1=HOST:PORT,...)");
+      o.client_addrs = *m;
+    } else if (a == "--data") o.data = val();
+    else if (a == "--listen") {
+      auto e = kv::parse_endpoint(val());
+      if (!e) usage("bad --listen (expected HOST:PORT)");
+      o.listen = *e;
+    } else if (a == "--cluster") o.cluster = val();
+    else if (a == "--tick-ms") o.tick_ms = static_cast<int>(num(val(), "--tick-ms"));
+    else if (a == "--election-ticks") o.election_ticks = static_cast<std::uint32_t>(num(val(), "--election-ticks"));
+    else if (a == "--heartbeat-ticks") o.heartbeat_ticks = static_cast<std::uint32_t>(num(val(), "--heartbeat-ticks"));
+    else if (a == "--max-key") o.max_key = num(val(), "--max-key");
+    else if (a == "--max-value") o.max_value = num(val(), "--max-value");
+    else if (a == "--max-frame") o.max_frame = static_cast<std::uint32_t>(num(val(), "--max-frame"));
+    else if (a == "--request-timeout-ms") o.request_timeout_ms = static_cast<int>(num(val(), "--request-timeout-ms"));
+    else if (a == "--segment-bytes") o.segment_bytes = num(val(), "--segment-bytes");
+    else if (a == "--no-fsync") o.fsync = false;
+    else if (a == "--debug") o.debug = true;
+    else if (a == "--seed") o.seed = num(val(), "--seed");
+    else if (a == "--help" || a == "-h") usage("help");
+    else usage(("unknown option " + a).c_str());
+  }
+  if (o.id == 0) usage("--id is required (a positive integer)");
+  if (o.peers.empty()) usage("--peers is required");
+  if (o.peers.count(o.id) == 0) usage("--peers must include this node's --id");
+  if (o.data.empty()) usage("--data is required");
+  if (o.listen.port == 0) usage("--listen is required");
+  if (o.tick_ms < 1 || o.tick_ms > 1000) usage("--tick-ms must be in [1, 1000]");
+  if (o.max_key < 1 || o.max_key > 65536) usage("--max-key must be in [1, 65536]");
+  if (o.max_value > (std::size_t{64} << 20)) usage("--max-value must be at most 64 MiB");
+  if (o.max_frame < 4096 || o.max_frame < o.max_value * 2 + 65536)
+    usage("--max-frame must be at least 4096 and at least 2 * --max-value + 65536");
+  if (o.cluster.empty() || o.cluster.size() > 200) usage("--cluster must be 1 to 200 bytes");
+  if (o.seed == 0) o.seed = static_cast<std::uint64_t>(kv::now_us()) ^ (static_cast<std::uint64_t>(::getpid()) << 32);
+  return o;
+}
+
+/// DATA/identity records which node of which cluster owns the directory, so
+/// that a node started on another node's data refuses instead of joining
+/// with a log that is not its own.
+void check_identity(const options& o) {
+  const std::string want = "cluster=" + o.cluster + "\nid=" + std::to_string(o.id) + "\n";
+  const std::string file = o.data + "/identity";
+  if (FILE* f = std::fopen(file.c_str(), "rb")) {
+    char buf[512];
+    const std::size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    if (std::string(buf, n) != want)
+      throw kv::log_error("data directory " + o.data + " belongs to another node or cluster (" + file + " says: " +
+                          std::string(buf, n) + "); refusing to start");
+    return;
+  }
+  const std::string tmp = file + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || ::write(fd, want.data(), want.size()) != static_cast<ssize_t>(want.size()) || ::fsync(fd) != 0 ||
+      ::close(fd) != 0 || ::rename(tmp.c_str(), file.c_str()) != 0)
+    throw kv::log_error("cannot write " + file + ": " + std::strerror(errno));
+  const int dfd = ::open(o.data.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+std::string hex(std::string_view s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += d[c >> 4];
+    out += d[c & 15];
+  }
+  return out.empty() ? "-" : out;
+}
+
+class server {
+ public:
+  server(options o, kv::disk_log log)
+      : opt_(std::move(o)), node_(make_config_(opt_), std::move(log)) {}
+
+  int run() {
+    raft_listen_ = kv::listen_on(opt_.peers.at(opt_.id));
+    http_listen_ = kv::listen_on(opt_.listen);
+    for (const auto& [id, ep] : opt_.peers)
+      if (id != opt_.id) {
+        auto p = std::make_unique<peer_out>();
+        p->id = id;
+        p->ep = ep;
+        peers_out_.push_back(std::move(p));
+      }
+    logf("INFO", "node %" PRIu64 " of cluster '%s' up: raft on %s, clients on %s, term %" PRIu64 ", log %" PRIu64
+         " entries, fsync %s",
+         opt_.id, opt_.cluster.c_str(), opt_.peers.at(opt_.id).str().c_str(), opt_.listen.str().c_str(),
+         node_.term().value, node_.last_index().value, opt_.fsync ? "on" : "OFF");
+    next_tick_ = kv::now_ms() + opt_.tick_ms;
+    while (!stopping_) iterate_();
+    shutdown_();
+    return 0;
+  }
+
+ private:
+  struct peer_out {
+    std::uint64_t id = 0;
+    kv::endpoint ep;
+    int fd = -1;
+    enum class state { idle, connecting, connected } st = state::idle;
+    std::vector<std::byte> wbuf;
+    std::size_t woff = 0;
+    std::int64_t next_attempt = 0;
+    std::int64_t connected_at = 0;
+    int backoff_ms = 50;
+    bool was_up = false;
+    std::uint64_t dropped = 0;
+  };
+  struct peer_in {
+    int fd = -1;
+    std::string addr;
+    std::vector<std::byte> rbuf;
+    bool ready = false;  // handshake accepted
+    std::uint64_t from = 0;
+    bool dead = false;
+  };
+  struct client {
+    std::uint64_t id = 0;
+    int fd = -1;
+    std::string addr;
+    std::string rbuf;
+    std::string wbuf;
+    std::size_t woff = 0;
+    bool waiting = false;
+    bool continue_sent = false;
+    bool close_after_write = false;
+    bool dead = false;
+  };
+  struct pending {
+    std::uint64_t client = 0;
+    raft::term_t term;
+    std::int64_t deadline = 0;
+    kv::op op = kv::op::get;
+  };
+  struct queued {
+    std::uint64_t client = 0;
+    raft::bytes cmd;
+    kv::op op = kv::op::get;
+  };
+
+  static raft::config<std::uint64_t> make_config_(const options& o) {
+    raft::config<std::uint64_t> c;
+    c.id = o.id;
+    for (const auto& [id, ep] : o.peers) c.voters.push_back(id);
+    c.election_ticks = o.election_ticks;
+    c.heartbeat_ticks = o.heartbeat_ticks;
+    c.max_inflight = 256;
+    c.max_append_bytes = std::size_t{1} << 20;
+    c.max_append_entries = 4096;
+    c.random_seed = o.seed;
+    return c;
+  }
+
+  // ----------------------------------------------------------- event loop
+
+  void iterate_() {
+    // Poll set: [signal pipe, raft listener, http listener, peers out..., peers in..., clients...]
+    pfds_.clear();
+    pfds_.push_back({g_signal_pipe[0], POLLIN, 0});
+    pfds_.push_back({raft_listen_, POLLIN, 0});
+    pfds_.push_back({http_listen_, POLLIN, 0});
+    for (auto& p : peers_out_) {
+      short ev = 0;
+      if (p->st == peer_out::state::connecting) ev = POLLOUT;
+      else if (p->st == peer_out::state::connected) ev = static_cast<short>(POLLIN | (p->woff < p->wbuf.size() ? POLLOUT : 0));
+      pfds_.push_back({p->fd, ev, 0});
+    }
+    for (auto& p : peers_in_) pfds_.push_back({p->fd, POLLIN, 0});
+    const std::size_t n_in = peers_in_.size();  // accept_peers_() below appends after these
+    for (auto& [id, c] : clients_) {
+      short ev = c->waiting || c->close_after_write ? 0 : POLLIN;
+      if (c->woff < c->wbuf.size()) ev = static_cast<short>(ev | POLLOUT);
+      pfds_.push_back({c->fd, ev, 0});
+    }
+    const std::int64_t now0 = kv::now_ms();
+    const int timeout = static_cast<int>(std::clamp<std::int64_t>(next_tick_ - now0, 0, opt_.tick_ms));
+    const int n = ::poll(pfds_.data(), pfds_.size(), timeout);
+    if (n < 0 && errno != EINTR) {
+      logf("ERROR", "poll: %s", std::strerror(errno));
+      stopping_ = true;
+      return;
+    }
+    std::size_t k = 0;
+    if (pfds_[k++].revents != 0) {
+      char buf[16];
+      while (::read(g_signal_pipe[0], buf, sizeof buf) > 0) {
+      }
+      logf("INFO", "signal received: shutting down");
+      stopping_ = true;
+    }
+    if (pfds_[k++].revents != 0) accept_peers_();
+    if (pfds_[k++].revents != 0) accept_clients_();
+    for (auto& p : peers_out_) on_peer_out_(*p, pfds_[k++].revents);
+    for (std::size_t i = 0; i < n_in; ++i) {
+      const short re = pfds_[k++].revents;
+      if (re != 0) read_peer_(*peers_in_[i]);
+    }
+    // Ticks due by the monotonic clock (a long stall runs at most a few, so a
+    // slow fsync cannot turn into a burst of elections).
+    const std::int64_t now = kv::now_ms();
+    for (int t = 0; t < 5 && now >= next_tick_; ++t) {
+      node_.tick(out_);
+      next_tick_ += opt_.tick_ms;
+    }
+    if (now >= next_tick_) next_tick_ = now + opt_.tick_ms;
+    for (std::size_t i = 0; k < pfds_.size(); ++i, ++k) {
+      if (pfds_[k].revents == 0) continue;
+      auto it = clients_.find(client_order_[i]);
+      if (it != clients_.end()) on_client_(*it->second, pfds_[k].revents);
+    }
+    propose_queued_();
+    process_output_();
+    expire_pending_();
+    connect_due_peers_();
+    sweep_();
+  }
+
+  // ---------------------------------------------------------- the output
+
+  void process_output_() {
+    // 1. Durability first: one sync for everything this iteration wrote.
+    if (out_.persist || node_.log().dirty()) {
+      node_.log().sync();
+      ++syncs_;
+    }
+    // 2. Messages.
+    for (auto& m : out_.messages) queue_message_(m);
+    for (auto& p : peers_out_) flush_peer_(*p);
+    // 3. Restore from a snapshot (only once the core has snapshots; kv-server
+    //    never compacts, so no peer sends one), then apply, answer waiting clients.
+    refuse_snapshot_(out_);
+    for (const auto& e : out_.committed) apply_(e);
+    // 4. Role changes.
+    for (const auto& c : out_.changes) {
+      logf("INFO", "now %s in term %" PRIu64 ", leader %s", raft::to_string(c.role), c.term.value,
+           c.leader ? std::to_string(*c.leader).c_str() : "unknown");
+    }
+    out_.clear();
+    for (auto& [id, c] : clients_) flush_client_(*c);
+  }
+
+  template <class Output>
+  static void refuse_snapshot_(const Output& o) {
+    if constexpr (requires { o.snapshot; }) {
+      if (o.snapshot) throw kv::log_error("received a snapshot, which this kv-server version cannot install");
+    }
+  }
+
+  void apply_(const node_t::entry_type& e) {
+    kv::result res;
+    bool have_result = false;
+    if (e.kind == raft::entry_kind::command) {
+      if (auto cmd = kv::decode(e.data.span())) {
+        res = store_.apply(*cmd);
+        have_result = true;
+      } else {
+        logf("ERROR", "entry %" PRIu64 " holds an undecodable command; skipped", e.index.value);
+      }
+    }
+    auto it = pending_.find(e.index.value);
+    if (it == pending_.end()) return;
+    const pending p = it->second;
+    pending_.erase(it);
+    auto c = clients_.find(p.client);
+    if (c == clients_.end()) return;  // the client went away; the command was applied anyway
+    const std::string idx = "X-Raft-Index: " + std::to_string(e.index.value) + "\r\n";
+    if (e.term != p.term || !have_result) {
+      // Another leader's entry took this index: ours was discarded, never applied.
+      reply_(*c->second, 503, "leadership changed before the request committed; it was not applied; retry\n",
+             "X-Outcome: not-applied\r\n");
+      return;
+    }
+    switch (res.status) {
+      case kv::result::code::ok:
+        if (p.op == kv::op::get) reply_(*c->second, 200, res.value, idx);
+        else reply_(*c->second, 200, p.op == kv::op::put ? "OK\n" : "deleted\n", idx);
+        break;
+      case kv::result::code::not_found: reply_(*c->second, 404, "key not found\n", idx); break;
+      case kv::result::code::duplicate:
+        reply_(*c->second, 409, "request id older than this client's last request; not applied\n", idx);
+        break;
+    }
+  }
+
+  void expire_pending_() {
+    const std::int64_t now = kv::now_ms();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      auto c = clients_.find(it->second.client);
+      if (c != clients_.end())
+        reply_(*c->second, 504, "request timed out before it committed; it may or may not be applied\n",
+               "X-Outcome: unknown\r\n");
+      it = pending_.erase(it);
+    }
+  }
+
+  void propose_queued_() {
+    if (queued_.empty()) return;
+    std::vector<raft::bytes> cmds;
+    cmds.reserve(queued_.size());
+    for (auto& q : queued_) cmds.push_back(q.cmd);
+    const auto r = node_.propose_batch(std::move(cmds), out_);
+    if (!r.ok()) {  // cannot happen: we checked leadership in this iteration before queueing
+      for (auto& q : queued_)
+        if (auto c = clients_.find(q.client); c != clients_.end()) redirect_(*c->second, "/");
+      queued_.clear();
+      return;
+    }
+    const std::uint64_t first = r.index.value - queued_.size() + 1;
+    const std::int64_t deadline = kv::now_ms() + opt_.request_timeout_ms;
+    for (std::size_t i = 0; i < queued_.size(); ++i) {
+      // A request still waiting on this index was proposed in an earlier term
+      // and truncated from our log since: it was never committed.
+      if (auto old = pending_.find(first + i); old != pending_.end()) {
+        if (auto c = clients_.find(old->second.client); c != clients_.end())
+          reply_(*c->second, 503, "leadership changed before the request committed; it was not applied; retry\n",
+                 "X-Outcome: not-applied\r\n");
+      }
+      pending_[first + i] = pending{queued_[i].client, r.term, deadline, queued_[i].op};
+    }
+    queued_.clear();
+  }
+
+  // --------------------------------------------------------- peers: out
+
+  void queue_message_(const node_t::message_type& m) {
+    auto it = std::find_if(peers_out_.begin(), peers_out_.end(), [&](auto& p) { return p->id == m.to; });
+    if (it == peers_out_.end()) return;
+    peer_out& p = **it;
+    // Raft tolerates loss: drop rather than queue for a peer that is down or
+    // far behind on reading.
+    if (p.st == peer_out::state::idle || p.wbuf.size() - p.woff > (std::size_t{64} << 20)) {
+      ++p.dropped;
+      return;
+    }
+    const std::size_t at = p.wbuf.size();
+    kv::put_frame_header(p.wbuf, 0);
+    codec_t::encode(m, p.wbuf);
+    const std::size_t len = p.wbuf.size() - at - 4;
+    if (len > opt_.max_frame) {
+      logf("ERROR", "message to node %" PRIu64 " is %zu bytes, over --max-frame; dropped", p.id, len);
+      p.wbuf.resize(at);
+      return;
+    }
+    kv::put_frame_header(p.wbuf.data() + at, static_cast<std::uint32_t>(len));
+  }
+
+  void connect_due_peers_() {
+    const std::int64_t now = kv::now_ms();
+    for (auto& pp : peers_out_) {
+      peer_out& p = *pp;
+      if (p.st != peer_out::state::idle || now < p.next_attempt) continue;
+      auto a = kv::resolve(p.ep);
+      p.fd = a ? ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+      if (p.fd < 0) {
+        peer_failed_(p, "cannot create socket or resolve address");
+        continue;
+      }
+      kv::set_nonblocking(p.fd);
+      kv::set_nodelay(p.fd);
+      p.wbuf.clear();
+      p.woff = 0;
+      const auto hs = kv::encode_handshake(opt_.cluster, opt_.id, p.id);
+      kv::put_frame_header(p.wbuf, static_cast<std::uint32_t>(hs.size()));
+      p.wbuf.insert(p.wbuf.end(), hs.begin(), hs.end());
+      if (::connect(p.fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) == 0) {
+        peer_connected_(p);
+      } else if (errno == EINPROGRESS) {
+        p.st = peer_out::state::connecting;
+      } else {
+        peer_failed_(p, std::strerror(errno));
+      }
+    }
+  }
+
+  void peer_connected_(peer_out& p) {
+    p.st = peer_out::state::connected;
+    p.connected_at = kv::now_ms();
+    if (!p.was_up) logf("INFO", "connected to node %" PRIu64 " at %s", p.id, p.ep.str().c_str());
+    p.was_up = true;
+  }
+
+  void peer_failed_(peer_out& p, const std::string& why) {
+    if (p.fd >= 0) ::close(p.fd);
+    p.fd = -1;
+    p.st = peer_out::state::idle;
+    p.wbuf.clear();
+    p.woff = 0;
+    const std::int64_t now = kv::now_ms();
+    if (p.connected_at != 0 && now - p.connected_at > 1000) p.backoff_ms = 50;  // it had been up a while
+    else p.backoff_ms = std::min(p.backoff_ms * 2, 2000);
+    p.connected_at = 0;
+    // Jitter of up to a quarter, so that restarted nodes do not dial in lockstep.
+    p.next_attempt = now + p.backoff_ms + static_cast<std::int64_t>(jitter_() % static_cast<std::uint64_t>(p.backoff_ms / 4 + 1));
+    if (p.was_up) logf("WARN", "lost connection to node %" PRIu64 " at %s: %s; reconnecting with back-off", p.id,
+                       p.ep.str().c_str(), why.c_str());
+    p.was_up = false;
+  }
+
+  void on_peer_out_(peer_out& p, short re) {
+    if (re == 0 || p.fd < 0) return;
+    if (p.st == peer_out::state::connecting) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return peer_failed_(p, std::strerror(err));
+      peer_connected_(p);
+    }
+    if ((re & POLLIN) != 0) {
+      // The receiving side only ever writes to say why it refused us.
+      char buf[512];
+      const ssize_t n = ::recv(p.fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+      if (n > 0) {
+        buf[n] = '\0';
+        logf("ERROR", "node %" PRIu64 " at %s refused our connection: %s", p.id, p.ep.str().c_str(), buf);
+        return peer_failed_(p, "refused");
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) return peer_failed_(p, n == 0 ? "closed by peer" : std::strerror(errno));
+    }
+    if ((re & (POLLERR | POLLHUP)) != 0 && (re & POLLIN) == 0) return peer_failed_(p, "connection error");
+    flush_peer_(p);
+  }
+
+  void flush_peer_(peer_out& p) {
+    if (p.st != peer_out::state::connected) return;
+    while (p.woff < p.wbuf.size()) {
+      const ssize_t w = ::send(p.fd, p.wbuf.data() + p.woff, p.wbuf.size() - p.woff, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno == EAGAIN || errno == EINTR) break;
+        return peer_failed_(p, std::strerror(errno));
+      }
+      p.woff += static_cast<std::size_t>(w);
+    }
+    if (p.woff == p.wbuf.size()) {
+      p.wbuf.clear();
+      p.woff = 0;
+    } else if (p.woff > (std::size_t{1} << 20)) {
+      p.wbuf.erase(p.wbuf.begin(), p.wbuf.begin() + static_cast<std::ptrdiff_t>(p.woff));
+      p.woff = 0;
+    }
+  }
+
+  // ---------------------------------------------------------- peers: in
+
+  void accept_peers_() {
+    for (;;) {
+      const int fd = ::accept4(raft_listen_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      auto p = std::make_unique<peer_in>();
+      p->fd = fd;
+      p->addr = kv::peer_name(fd);
+      peers_in_.push_back(std::move(p));
+    }
+  }
+
+  void refuse_peer_(peer_in& p, const std::string& why) {
+    logf("WARN", "closing peer connection from %s%s: %s", p.addr.c_str(),
+         p.ready ? (" (node " + std::to_string(p.from) + ")").c_str() : "", why.c_str());
+    const std::string msg = "node " + std::to_string(opt_.id) + ": " + why;
+    [[maybe_unused]] auto r = ::send(p.fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    p.dead = true;
+  }
+
+  void read_peer_(peer_in& p) {
+    if (p.dead) return;
+    std::byte tmp[65536];
+    for (;;) {
+      const ssize_t n = ::recv(p.fd, tmp, sizeof tmp, MSG_DONTWAIT);
+      if (n > 0) {
+        p.rbuf.insert(p.rbuf.end(), tmp, tmp + n);
+        if (p.rbuf.size() > opt_.max_frame + std::size_t{1 << 20}) break;  // parse before reading more
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        if (p.ready) logf("INFO", "node %" PRIu64 " closed its connection", p.from);
+        p.dead = true;
+      }
+      break;
+    }
+    std::size_t pos = 0;
+    const raft::codec_limits lim{opt_.max_frame, std::size_t{1} << 16};
+    while (!p.dead && p.rbuf.size() - pos >= 4) {
+      const std::uint32_t len = kv::get_frame_header(p.rbuf.data() + pos);
+      if (len == 0 || len > opt_.max_frame) {
+        refuse_peer_(p, "frame of " + std::to_string(len) + " bytes is outside [1, " + std::to_string(opt_.max_frame) +
+                            "] (--max-frame)");
+        break;
+      }
+      if (p.rbuf.size() - pos - 4 < len) break;
+      const std::span<const std::byte> frame(p.rbuf.data() + pos + 4, len);
+      pos += 4 + len;
+      if (!p.ready) {
+        on_handshake_(p, frame);
+        continue;
+      }
+      auto r = codec_t::decode(frame, lim);
+      if (!r) {
+        refuse_peer_(p, "undecodable frame of " + std::to_string(len) + " bytes: " + raft::to_string(r.error) +
+                            " at offset " + std::to_string(r.offset));
+        break;
+      }
+      if (r.value->from != p.from || r.value->to != opt_.id) {
+        refuse_peer_(p, "message from node " + std::to_string(r.value->from) + " to node " + std::to_string(r.value->to) +
+                            " on the connection of node " + std::to_string(p.from) + " to us");
+        break;
+      }
+      const auto st = node_.step(std::move(*r.value), out_);
+      if (st == raft::step_status::malformed || st == raft::step_status::unknown_sender ||
+          st == raft::step_status::not_for_me) {
+        refuse_peer_(p, std::string("message rejected by raft: ") + raft::to_string(st));
+        break;
+      }
+    }
+    if (pos > 0) p.rbuf.erase(p.rbuf.begin(), p.rbuf.begin() + static_cast<std::ptrdiff_t>(pos));
+  }
+
+  void on_handshake_(peer_in& p, std::span<const std::byte> frame) {
+    auto h = kv::decode_handshake(frame);
+    if (!h) return refuse_peer_(p, "bad handshake (not a kv-server peer, or another protocol version)");
+    if (h->cluster != opt_.cluster)
+      return refuse_peer_(p, "cluster id mismatch: peer is in cluster '" + h->cluster + "', we are in '" + opt_.cluster + "'");
+    if (h->from == opt_.id) return refuse_peer_(p, "peer claims our own node id " + std::to_string(h->from));
+    if (opt_.peers.count(h->from) == 0) return refuse_peer_(p, "unknown node id " + std::to_string(h->from));
+    if (h->to != opt_.id)
+      return refuse_peer_(p, "handshake addressed to node " + std::to_string(h->to) + ", we are node " + std::to_string(opt_.id));
+    p.ready = true;
+    p.from = h->from;
+    logf("INFO", "accepted connection from node %" PRIu64 " (%s)", p.from, p.addr.c_str());
+  }
+
+  // ------------------------------------------------------------- clients
+
+  void accept_clients_() {
+    for (;;) {
+      const int fd = ::accept4(http_listen_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      kv::set_nodelay(fd);
+      auto c = std::make_unique<client>();
+      c->id = ++next_client_;
+      c->fd = fd;
+      c->addr = kv::peer_name(fd);
+      client_order_.push_back(c->id);
+      clients_.emplace(c->id, std::move(c));
+    }
+  }
+
+  void on_client_(client& c, short re) {
+    if ((re & (POLLHUP | POLLERR)) != 0) {  // reset or fully closed: nothing can be answered any more
+      c.dead = true;
+      return;
+    }
+    if ((re & POLLOUT) != 0) flush_client_(c);
+    if ((re & (POLLIN | POLLHUP | POLLERR)) == 0 || c.waiting || c.close_after_write || c.dead) return;
+    char tmp[65536];
+    for (;;) {
+      const ssize_t n = ::recv(c.fd, tmp, sizeof tmp, MSG_DONTWAIT);
+      if (n > 0) {
+        c.rbuf.append(tmp, static_cast<std::size_t>(n));
+        if (c.rbuf.size() > opt_.max_value + 2 * 65536) break;
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        c.dead = true;
+        return;
+      }
+      break;
+    }
+    parse_client_(c);
+  }
+
+  void parse_client_(client& c) {
+    const kv::http_limits lim{8192, opt_.max_value};
+    while (!c.waiting && !c.close_after_write && !c.rbuf.empty()) {
+      auto p = kv::parse_http_request(c.rbuf, lim);
+      if (p.st == kv::http_parse::state::incomplete) {
+        if (p.expect_continue && !c.continue_sent) {
+          c.wbuf += "HTTP/1.1 100 Continue\r\n\r\n";
+          c.continue_sent = true;
+        }
+        return;
+      }
+      if (p.st == kv::http_parse::state::error) {
+        logf("WARN", "client %s: %d %s; closing connection", c.addr.c_str(), p.status, p.reason.c_str());
+        reply_(c, p.status, p.reason + "\n", {}, true);
+        return;
+      }
+      c.rbuf.erase(0, p.consumed);
+      c.continue_sent = false;
+      if (!p.req.keep_alive) c.close_after_write = true;  // after this answer
+      handle_request_(c, p.req);
+    }
+  }
+
+  void handle_request_(client& c, const kv::http_request& req) {
+    std::string path = req.target;
+    std::string query;
+    if (auto q = path.find('?'); q != std::string::npos) {
+      query = path.substr(q + 1);
+      path.resize(q);
+    }
+    if (path == "/status" && req.method == "GET") return reply_(c, 200, status_json_(), "Content-Type: application/json\r\n");
+    if (opt_.debug && path.rfind("/debug/local/", 0) == 0) {
+      auto key = kv::percent_decode(path.substr(13));
+      const std::string* v = key ? store_.find(*key) : nullptr;
+      return v ? reply_(c, 200, *v) : reply_(c, 404, "key not found\n");
+    }
+    if (opt_.debug && path == "/debug/committed") return reply_(c, 200, committed_dump_(query));
+    if (path.rfind("/kv/", 0) != 0)
+      return reply_(c, 404, "unknown path; use /kv/<key> (PUT, GET, DELETE) or /status\n");
+    auto key = kv::percent_decode(path.substr(4));
+    if (!key) return reply_(c, 400, "malformed percent-escape in key\n");
+    if (key->empty()) return reply_(c, 400, "empty key\n");
+    if (key->size() > opt_.max_key)
+      return reply_(c, 414, "key of " + std::to_string(key->size()) + " bytes exceeds the limit of " +
+                                std::to_string(opt_.max_key) + " bytes\n");
+    kv::command cmd;
+    if (req.method == "PUT") cmd.op = kv::op::put;
+    else if (req.method == "GET") cmd.op = kv::op::get;
+    else if (req.method == "DELETE") cmd.op = kv::op::del;
+    else return reply_(c, 405, "method not allowed; use PUT, GET or DELETE\n", "Allow: GET, PUT, DELETE\r\n");
+    if (cmd.op != kv::op::put && !req.body.empty()) return reply_(c, 400, "GET and DELETE take no body\n");
+    if (!node_.is_leader()) return redirect_(c, req.target);
+    cmd.key = std::move(*key);
+    cmd.value = req.body;
+    if (cmd.op != kv::op::get) {
+      const std::string cid = req.header("x-client-id"), seq = req.header("x-request-id");
+      if (!cid.empty() || !seq.empty()) {
+        char* e1 = nullptr;
+        char* e2 = nullptr;
+        cmd.client = std::strtoull(cid.c_str(), &e1, 10);
+        cmd.seq = std::strtoull(seq.c_str(), &e2, 10);
+        if (cid.empty() || seq.empty() || *e1 != '\0' || *e2 != '\0' || cmd.client == 0 || cmd.seq == 0)
+          return reply_(c, 400, "X-Client-Id and X-Request-Id must both be positive integers\n");
+      }
+    }
+    c.waiting = true;
+    queued_.push_back(queued{c.id, kv::encode(cmd), cmd.op});
+  }
+
+  void redirect_(client& c, const std::string& target) {
+    const auto& leader = node_.leader();
+    if (!leader || *leader == opt_.id)
+      return reply_(c, 503, "no leader known; retry shortly\n", "Retry-After: 1\r\nX-Outcome: not-applied\r\n");
+    const std::string lh = "X-Raft-Leader: " + std::to_string(*leader) + "\r\n";
+    auto it = opt_.client_addrs.find(*leader);
+    if (it == opt_.client_addrs.end())
+      return reply_(c, 421, "not the leader; the leader is node " + std::to_string(*leader) + "\n", lh);
+    const std::string url = "http://" + it->second.str() + target;
+    reply_(c, 307, "not the leader; the leader is node " + std::to_string(*leader) + " at " + url + "\n",
+           lh + "Location: " + url + "\r\n");
+  }
+
+  void reply_(client& c, int status, std::string_view body, std::string_view headers = {}, bool close = false) {
+    c.waiting = false;
+    if (close) c.close_after_write = true;
+    c.wbuf += kv::http_response(status, body, headers, c.close_after_write);
+  }
+
+  void flush_client_(client& c) {
+    while (!c.dead && c.woff < c.wbuf.size()) {
+      const ssize_t w = ::send(c.fd, c.wbuf.data() + c.woff, c.wbuf.size() - c.woff, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        c.dead = true;
+        return;
+      }
+      c.woff += static_cast<std::size_t>(w);
+    }
+    c.wbuf.clear();
+    c.woff = 0;
+    if (c.close_after_write) c.dead = true;
+    else if (!c.waiting && !c.rbuf.empty()) parse_client_(c);  // pipelined requests
+  }
+
+  std::string status_json_() const {
+    const auto& l = node_.leader();
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"term\":%" PRIu64 ",\"leader\":%s,\"commit\":%" PRIu64
+                  ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%zu,\"syncs\":%" PRIu64 "}\n",
+                  opt_.id, raft::to_string(node_.role()), node_.term().value, l ? std::to_string(*l).c_str() : "null",
+                  node_.commit_index().value, node_.applied_index().value, node_.last_index().value, store_.size(),
+                  syncs_);
+    return buf;
+  }
+
+  /// Debug: committed entries from ?from=N on, one per line:
+  ///   index term kind op client seq key-hex value-hex
+  std::string committed_dump_(const std::string& query) const {
+    std::uint64_t from = 1;
+    if (query.rfind("from=", 0) == 0) from = std::max<std::uint64_t>(1, std::strtoull(query.c_str() + 5, nullptr, 10));
+    std::string out;
+    for (std::uint64_t i = from; i <= node_.applied_index().value; ++i) {
+      const auto& e = node_.log().entry_at(raft::index_t{i});
+      out += std::to_string(i) + " " + std::to_string(e.term.value);
+      if (e.kind == raft::entry_kind::noop) {
+        out += " noop\n";
+        continue;
+      }
+      auto cmd = kv::decode(e.data.span());
+      if (!cmd) {
+        out += " bad\n";
+        continue;
+      }
+      out += std::string(" cmd ") + kv::to_string(cmd->op) + " " + std::to_string(cmd->client) + " " +
+             std::to_string(cmd->seq) + " " + hex(cmd->key) + " " + hex(cmd->value) + "\n";
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------- cleanup
+
+  void sweep_() {
+    for (auto& p : peers_in_)
+      if (p->dead) {
+        ::close(p->fd);
+        p->fd = -1;
+      }
+    std::erase_if(peers_in_, [](const auto& p) { return p->fd < 0; });
+    for (auto it = clients_.begin(); it != clients_.end();) {
+      if (it->second->dead) {
+        ::close(it->second->fd);
+        it = clients_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::erase_if(client_order_, [&](std::uint64_t id) { return clients_.count(id) == 0; });
+  }
+
+  void shutdown_() {
+    try {
+      node_.log().sync();
+    } catch (const kv::log_error& e) {
+      logf("ERROR", "final sync failed: %s", e.what());
+    }
+    for (auto& [idx, p] : pending_)
+      if (auto c = clients_.find(p.client); c != clients_.end())
+        reply_(*c->second, 503, "server shutting down; the request may or may not be applied\n", "X-Outcome: unknown\r\n", true);
+    for (auto& [id, c] : clients_) {
+      flush_client_(*c);
+      ::close(c->fd);
+    }
+    for (auto& p : peers_in_) ::close(p->fd);
+    for (auto& p : peers_out_)
+      if (p->fd >= 0) ::close(p->fd);
+    ::close(raft_listen_);
+    ::close(http_listen_);
+    logf("INFO", "stopped cleanly (term %" PRIu64 ", commit %" PRIu64 ", %" PRIu64 " syncs)", node_.term().value,
+         node_.commit_index().value, syncs_);
+  }
+
+  std::uint64_t jitter_() {
+    jitter_state_ += 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = jitter_state_;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    return z ^ (z >> 27);
+  }
+
+  options opt_;
+  node_t node_;
+  node_t::output_type out_;
+  kv::store store_;
+  int raft_listen_ = -1;
+  int http_listen_ = -1;
+  std::vector<std::unique_ptr<peer_out>> peers_out_;
+  std::vector<std::unique_ptr<peer_in>> peers_in_;
+  std::map<std::uint64_t, std::unique_ptr<client>> clients_;
+  std::vector<std::uint64_t> client_order_;  // ids in the order their pollfds are built
+  std::uint64_t next_client_ = 0;
+  std::map<std::uint64_t, pending> pending_;  // by log index
+  std::vector<queued> queued_;
+  std::vector<pollfd> pfds_;
+  std::int64_t next_tick_ = 0;
+  bool stopping_ = false;
+  std::uint64_t syncs_ = 0;
+  std::uint64_t jitter_state_ = static_cast<std::uint64_t>(kv::now_us());
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opt = parse_args(argc, argv);
+  g_id = opt.id;
+  if (::pipe(g_signal_pipe) != 0) return 1;
+  kv::set_nonblocking(g_signal_pipe[0]);
+  kv::set_nonblocking(g_signal_pipe[1]);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  try {
+    kv::disk_log_options lo;
+    lo.segment_bytes = opt.segment_bytes;
+    lo.fsync = opt.fsync;
+    lo.warn = [](const std::string& s) { logf("WARN", "%s", s.c_str()); };
+    auto log = kv::disk_log::open(opt.data, std::move(lo));
+    check_identity(opt);
+    server s(std::move(opt), std::move(log));
+    return s.run();
+  } catch (const kv::log_error& e) {
+    logf("FATAL", "%s", e.what());
+    return 3;
+  } catch (const std::exception& e) {
+    logf("FATAL", "%s", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,242 @@
+// tests/kv/cluster.hpp - starts, kills and restarts kv-server processes on
+// loopback for the end-to-end tests. Every process it starts is killed (by
+// pid) when the harness goes away.
+#pragma once
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "http.hpp"
+#include "net.hpp"
+
+namespace kvtest {
+
+inline void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+inline void say(const char* fmt, ...) {
+  static const std::int64_t t0 = kv::now_ms();
+  va_list ap;
+  va_start(ap, fmt);
+  std::fprintf(stdout, "[%7.3f] ", static_cast<double>(kv::now_ms() - t0) / 1000.0);
+  std::vfprintf(stdout, fmt, ap);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  va_end(ap);
+}
+
+/// Picks `n` distinct free loopback ports (bound together, then released).
+inline std::vector<std::uint16_t> free_ports(std::size_t n) {
+  std::vector<int> fds;
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      std::perror("free_ports");
+      std::exit(1);
+    }
+    fds.push_back(fd);
+    ports.push_back(ntohs(a.sin_port));
+  }
+  for (int fd : fds) ::close(fd);
+  return ports;
+}
+
+struct node_status {
+  std::uint64_t id = 0;
+  std::string role;
+  std::uint64_t term = 0;
+  std::uint64_t leader = 0;  // 0: unknown
+  std::uint64_t commit = 0;
+  std::uint64_t applied = 0;
+};
+
+inline std::string json_field(const std::string& json, const std::string& name) {
+  const auto at = json.find("\"" + name + "\":");
+  if (at == std::string::npos) return {};
+  const auto start = at + name.size() + 3;
+  const auto end = json.find_first_of(",}", start);
+  std::string v = json.substr(start, end - start);
+  if (!v.empty() && v.front() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+class cluster {
+ public:
+  cluster(std::string server, std::size_t n, std::vector<std::string> extra_args = {})
+      : server_(std::move(server)), n_(n), extra_(std::move(extra_args)) {
+    std::string t = (std::filesystem::temp_directory_path() / "kv-e2e-XXXXXX").string();
+    if (::mkdtemp(t.data()) == nullptr) {
+      std::perror("mkdtemp");
+      std::exit(1);
+    }
+    dir_ = t;
+    auto ports = free_ports(2 * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      raft_ports_.push_back(ports[i]);
+      http_ports_.push_back(ports[n + i]);
+    }
+    pids_.assign(n + 1, 0);
+  }
+  cluster(const cluster&) = delete;
+  cluster& operator=(const cluster&) = delete;
+  ~cluster() {
+    for (std::uint64_t id = 1; id <= n_; ++id) kill(id, SIGKILL);
+    if (keep_dir_) {
+      std::printf("data and server logs kept in %s\n", dir_.c_str());
+    } else {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+
+  void keep_dir() { keep_dir_ = true; }
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] std::size_t size() const { return n_; }
+  [[nodiscard]] kv::endpoint http(std::uint64_t id) const { return {"127.0.0.1", http_ports_[id - 1]}; }
+  [[nodiscard]] kv::endpoint raft(std::uint64_t id) const { return {"127.0.0.1", raft_ports_[id - 1]}; }
+  [[nodiscard]] std::string log_path(std::uint64_t id) const { return dir_ + "/n" + std::to_string(id) + ".log"; }
+  [[nodiscard]] bool running(std::uint64_t id) const { return pids_[id] != 0; }
+  /// The node whose client port is `port`, or 0.
+  [[nodiscard]] std::uint64_t id_of_http_port(std::uint16_t port) const {
+    for (std::size_t i = 0; i < n_; ++i)
+      if (http_ports_[i] == port) return i + 1;
+    return 0;
+  }
+
+  void start(std::uint64_t id) {
+    std::string peers, clients;
+    for (std::size_t i = 0; i < n_; ++i) {
+      peers += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(raft_ports_[i]);
+      clients += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(http_ports_[i]);
+    }
+    std::vector<std::string> args = {server_, "--id", std::to_string(id), "--peers", peers, "--client-addrs", clients,
+                                     "--data", dir_ + "/n" + std::to_string(id), "--listen",
+                                     "127.0.0.1:" + std::to_string(http_ports_[id - 1]), "--cluster", "e2e", "--debug"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    const std::string log = log_path(id);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      std::perror("fork");
+      std::exit(1);
+    }
+    if (pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      std::perror("execv");
+      ::_exit(127);
+    }
+    pids_[id] = pid;
+  }
+
+  /// Sends `sig`; for SIGKILL also reaps the process. Returns the exit status
+  /// when it was reaped (-1 otherwise).
+  int kill(std::uint64_t id, int sig) {
+    if (pids_[id] == 0) return -1;
+    ::kill(pids_[id], sig);
+    if (sig != SIGKILL) return -1;
+    int st = 0;
+    ::waitpid(pids_[id], &st, 0);
+    pids_[id] = 0;
+    return st;
+  }
+  /// Waits up to `ms` for node `id` to exit; returns its wait status or nothing.
+  std::optional<int> wait_exit(std::uint64_t id, int ms) {
+    const std::int64_t end = kv::now_ms() + ms;
+    while (kv::now_ms() < end) {
+      int st = 0;
+      if (::waitpid(pids_[id], &st, WNOHANG) == pids_[id]) {
+        pids_[id] = 0;
+        return st;
+      }
+      ::usleep(10000);
+    }
+    return std::nullopt;
+  }
+  /// True if the process is still alive (not exited).
+  bool alive(std::uint64_t id) {
+    if (pids_[id] == 0) return false;
+    int st = 0;
+    if (::waitpid(pids_[id], &st, WNOHANG) == pids_[id]) {
+      pids_[id] = 0;
+      return false;
+    }
+    return true;
+  }
+
+  std::optional<node_status> status(std::uint64_t id, int timeout_ms = 500) const {
+    kv::http_client c(http(id));
+    auto r = c.request("GET", "/status", {}, {}, timeout_ms);
+    if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) return std::nullopt;
+    node_status s;
+    s.id = std::strtoull(json_field(r.resp.body, "id").c_str(), nullptr, 10);
+    s.role = json_field(r.resp.body, "role");
+    s.term = std::strtoull(json_field(r.resp.body, "term").c_str(), nullptr, 10);
+    s.leader = std::strtoull(json_field(r.resp.body, "leader").c_str(), nullptr, 10);
+    s.commit = std::strtoull(json_field(r.resp.body, "commit").c_str(), nullptr, 10);
+    s.applied = std::strtoull(json_field(r.resp.body, "applied").c_str(), nullptr, 10);
+    return s;
+  }
+
+  /// Waits for a leader that every running node agrees on; returns its id or 0.
+  std::uint64_t wait_leader(int timeout_ms) const {
+    const std::int64_t end = kv::now_ms() + timeout_ms;
+    while (kv::now_ms() < end) {
+      std::uint64_t leader = 0;
+      bool agree = true;
+      for (std::uint64_t id = 1; id <= n_ && agree; ++id) {
+        if (!running(id)) continue;
+        auto s = status(id);
+        if (!s || s->leader == 0 || (leader != 0 && s->leader != leader)) agree = false;
+        else leader = s->leader;
+      }
+      if (agree && leader != 0 && running(leader)) {
+        auto s = status(leader);
+        if (s && s->role == "leader") return leader;
+      }
+      ::usleep(50 * 1000);
+    }
+    return 0;
+  }
+
+  [[nodiscard]] std::string read_log(std::uint64_t id) const {
+    std::ifstream in(log_path(id));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  std::string server_;
+  std::size_t n_;
+  std::vector<std::string> extra_;
+  std::string dir_;
+  std::vector<std::uint16_t> raft_ports_, http_ports_;
+  std::vector<pid_t> pids_;
+  bool keep_dir_ = false;
+};
+
+}  // namespace kvtest

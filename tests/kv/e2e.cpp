@@ -1,0 +1,420 @@
+// tests/kv/e2e.cpp - end-to-end test of kv-server, Jepsen style.
+//
+//   kv-e2e PATH-TO-kv-server [--seed N] [--seconds S] [--keep]
+//
+// Starts a 3-node cluster on loopback (free ports, data in a temp dir). Six
+// client threads read, write and delete a handful of keys through random
+// nodes, following redirects, and record every operation: invocation and
+// completion time, and the result - or "unknown" when no answer came
+// (timeout, connection reset). Meanwhile the nemesis
+//   1. SIGKILLs the leader, later restarts it;
+//   2. SIGKILLs a follower while the clients keep writing, later restarts it;
+//   3. SIGTERMs a follower (must exit 0: graceful shutdown) and restarts it.
+// Then, with the clients stopped and every node caught up, it checks:
+//   * the committed logs of all nodes are identical (state machine safety);
+//   * every acknowledged write is in every node's committed log, exactly once;
+//   * no write the server said was not applied (503 X-Outcome: not-applied,
+//     or a redirect) is in any log;
+//   * every node's local state equals a final linearizable read, key by key;
+//   * the history of each key, final reads included, is linearizable
+//     (Wing-Gong search with memoisation, tests/kv/linearizability.hpp);
+//   * the cluster stayed available while a single node was down.
+// Exit status 0 on success. Bounded: about 25 s.
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster.hpp"
+#include "linearizability.hpp"
+
+using kvtest::operation;
+using kvtest::say;
+
+namespace {
+
+struct record {
+  operation op;
+  std::string key;
+  std::uint64_t client = 0;
+  std::uint64_t seq = 0;  // writes only
+  enum class fate { acked, failed, unknown } f = fate::failed;
+  int status = 0;
+};
+
+int failures = 0;
+void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void fail(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::fprintf(stdout, "FAIL: ");
+  std::vfprintf(stdout, fmt, ap);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  va_end(ap);
+  ++failures;
+}
+
+const std::vector<std::string> keys = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
+
+void client_loop(int c, std::uint64_t seed, kvtest::cluster& cl, std::atomic<bool>& stop, std::vector<record>& out) {
+  std::mt19937_64 rng(seed * 1000003 + static_cast<std::uint64_t>(c));
+  std::vector<std::unique_ptr<kv::http_client>> conns;
+  for (std::uint64_t id = 1; id <= cl.size(); ++id) conns.push_back(std::make_unique<kv::http_client>(cl.http(id)));
+  std::uint64_t seq = 0;
+  const std::uint64_t client_id = static_cast<std::uint64_t>(c) + 1;
+  while (!stop.load()) {
+    record r;
+    r.client = client_id;
+    r.key = keys[rng() % keys.size()];
+    const auto dice = rng() % 100;
+    r.op.k = dice < 45 ? operation::kind::put : dice < 92 ? operation::kind::get : operation::kind::del;
+    r.op.client = c;
+    std::string method = "GET", body, headers;
+    if (r.op.k != operation::kind::get) {
+      r.seq = ++seq;
+      headers = "X-Client-Id: " + std::to_string(client_id) + "\r\nX-Request-Id: " + std::to_string(r.seq) + "\r\n";
+      method = r.op.k == operation::kind::put ? "PUT" : "DELETE";
+      if (r.op.k == operation::kind::put) body = r.op.value = "c" + std::to_string(client_id) + "-" + std::to_string(r.seq);
+    }
+    std::uint64_t node = 1 + rng() % cl.size();
+    std::string path = "/kv/" + r.key;
+    r.op.call = kv::now_us();
+    for (int hop = 0; hop < 5; ++hop) {
+      auto res = conns[node - 1]->request(method, path, body, headers, 2500);
+      if (res.what == kv::http_client::outcome::not_sent) break;  // never reached a server: failed
+      if (res.what == kv::http_client::outcome::no_response) {
+        r.f = record::fate::unknown;
+        break;
+      }
+      r.status = res.resp.status;
+      if (r.status == 307) {
+        auto u = kv::parse_url(res.resp.header("location"));
+        const std::uint64_t next = u ? cl.id_of_http_port(u->first.port) : 0;
+        if (next == 0) {
+          r.status = -307;
+          break;
+        }
+        node = next;
+        continue;
+      }
+      if (r.status == 200 || r.status == 404) {
+        r.f = record::fate::acked;
+        r.op.found = r.status == 200;
+        if (r.op.k == operation::kind::get) r.op.out = res.resp.body;
+      } else if ((r.status == 503 && res.resp.header("x-outcome") == "not-applied") || r.status == 421) {
+        r.f = record::fate::failed;
+      } else if (r.status == 504 || r.status == 503) {
+        r.f = record::fate::unknown;
+      } else {
+        r.f = record::fate::failed;
+        r.status = -r.status;  // unexpected: reported below
+      }
+      break;
+    }
+    r.op.ret = kv::now_us();
+    r.op.known = r.f == record::fate::acked;
+    out.push_back(std::move(r));
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
+    if (out.back().f != record::fate::acked) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+/// Parses /debug/committed: index -> line, and (client, seq) -> count.
+struct committed_log {
+  std::vector<std::string> lines;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, int> writes;
+};
+
+std::optional<committed_log> fetch_committed(kvtest::cluster& cl, std::uint64_t id) {
+  kv::http_client c(cl.http(id));
+  auto r = c.request("GET", "/debug/committed", {}, {}, 5000);
+  if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) return std::nullopt;
+  committed_log log;
+  std::istringstream in(r.resp.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    log.lines.push_back(line);
+    std::istringstream f(line);
+    std::string idx, term, kind, op;
+    std::uint64_t client = 0, seq = 0;
+    f >> idx >> term >> kind;
+    if (kind == "cmd" && (f >> op >> client >> seq) && op != "get" && client != 0) ++log.writes[{client, seq}];
+  }
+  return log;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: kv-e2e PATH-TO-kv-server [--seed N] [--seconds S] [--keep]\n");
+    return 2;
+  }
+  std::uint64_t seed = static_cast<std::uint64_t>(kv::now_us());
+  double seconds = 13;
+  bool keep = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+    else if (a == "--keep") keep = true;
+  }
+  say("kv-e2e seed %" PRIu64 " (replay the client choices with --seed %" PRIu64 ")", seed, seed);
+  ::signal(SIGPIPE, SIG_IGN);
+  kvtest::cluster cl(argv[1], 3, {"--tick-ms", "10", "--election-ticks", "20", "--request-timeout-ms", "2000",
+                                  "--seed", std::to_string(seed)});
+  if (keep) cl.keep_dir();
+  for (std::uint64_t id = 1; id <= 3; ++id) cl.start(id);
+  const std::uint64_t first_leader = cl.wait_leader(10000);
+  if (first_leader == 0) {
+    fail("no leader elected within 10 s");
+    cl.keep_dir();
+    return 1;
+  }
+  say("cluster up in %s, leader is node %" PRIu64, cl.dir().c_str(), first_leader);
+
+  std::atomic<bool> stop{false};
+  constexpr int n_clients = 6;
+  std::vector<std::vector<record>> hist(n_clients);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < n_clients; ++c)
+    threads.emplace_back(client_loop, c, seed, std::ref(cl), std::ref(stop), std::ref(hist[static_cast<std::size_t>(c)]));
+
+  const std::int64_t t0 = kv::now_us();
+  auto at = [&](double s) {
+    const std::int64_t target = t0 + static_cast<std::int64_t>(s * seconds / 13.0 * 1e6);
+    while (kv::now_us() < target) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  struct window {
+    const char* what;
+    std::int64_t from = 0, to = 0;
+  };
+  std::vector<window> outages;
+
+  // 1. Kill the leader, restart it.
+  at(2.0);
+  std::uint64_t victim = cl.wait_leader(5000);
+  if (victim == 0) fail("no leader before the first kill");
+  else {
+    say("nemesis: SIGKILL leader node %" PRIu64, victim);
+    cl.kill(victim, SIGKILL);
+    outages.push_back({"leader killed", kv::now_us(), 0});
+    at(5.0);
+    outages.back().to = kv::now_us();
+    say("nemesis: restart node %" PRIu64, victim);
+    cl.start(victim);
+  }
+  // 2. Kill a follower mid-write, restart it.
+  at(7.0);
+  const std::uint64_t leader2 = cl.wait_leader(5000);
+  if (leader2 == 0) fail("no leader after restarting the old leader");
+  else {
+    std::uint64_t follower = leader2 % 3 + 1;
+    if (follower == victim) follower = follower % 3 + 1;
+    if (follower == leader2) follower = follower % 3 + 1;
+    say("nemesis: SIGKILL follower node %" PRIu64 " (leader is %" PRIu64 ") while clients write", follower, leader2);
+    cl.kill(follower, SIGKILL);
+    outages.push_back({"follower killed", kv::now_us(), 0});
+    at(10.0);
+    outages.back().to = kv::now_us();
+    say("nemesis: restart node %" PRIu64, follower);
+    cl.start(follower);
+  }
+  // 3. Graceful shutdown of a follower (SIGTERM must end it with status 0), restart.
+  at(11.5);
+  if (const std::uint64_t leader3 = cl.wait_leader(5000); leader3 != 0) {
+    const std::uint64_t follower = (leader3 + 1) % 3 + 1;
+    say("nemesis: SIGTERM follower node %" PRIu64, follower);
+    cl.kill(follower, SIGTERM);
+    auto st = cl.wait_exit(follower, 5000);
+    if (!st) fail("node %" PRIu64 " did not exit within 5 s of SIGTERM", follower);
+    else if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " exited with status %d after SIGTERM", follower, *st);
+    if (!st) cl.kill(follower, SIGKILL);
+    cl.start(follower);
+  } else {
+    fail("no leader before the SIGTERM step");
+  }
+  at(13.0);
+  stop = true;
+  for (auto& t : threads) t.join();
+  say("clients stopped");
+
+  // Quiesce: a barrier write through the leader, then wait for every node to apply it.
+  const std::uint64_t leader = cl.wait_leader(10000);
+  if (leader == 0) {
+    fail("no leader after the run");
+    cl.keep_dir();
+    return 1;
+  }
+  std::uint64_t barrier = 0;
+  for (int attempt = 0; attempt < 50 && barrier == 0; ++attempt) {
+    kv::http_client c(cl.http(cl.wait_leader(5000)));
+    auto r = c.request("PUT", "/kv/__barrier", "x", {}, 3000);
+    if (r.what == kv::http_client::outcome::ok && r.resp.status == 200)
+      barrier = std::strtoull(r.resp.header("x-raft-index").c_str(), nullptr, 10);
+    else ::usleep(100 * 1000);
+  }
+  if (barrier == 0) fail("barrier write failed");
+  const std::int64_t catch_up_end = kv::now_ms() + 15000;
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    while (kv::now_ms() < catch_up_end) {
+      auto s = cl.status(id);
+      if (s && s->applied >= barrier) break;
+      ::usleep(50 * 1000);
+    }
+  }
+
+  // Gather the history.
+  std::vector<record> all;
+  for (auto& h : hist) all.insert(all.end(), h.begin(), h.end());
+  std::size_t acked = 0, failed = 0, unknown = 0, acked_writes = 0;
+  for (const auto& r : all) {
+    if (r.status < 0) fail("client %" PRIu64 " got unexpected status %d", r.client, -r.status);
+    if (r.f == record::fate::acked) {
+      ++acked;
+      if (r.op.k != operation::kind::get) ++acked_writes;
+    }
+    failed += r.f == record::fate::failed;
+    unknown += r.f == record::fate::unknown;
+  }
+  say("history: %zu operations, %zu acknowledged (%zu writes), %zu failed without effect, %zu unknown", all.size(), acked,
+      acked_writes, failed, unknown);
+  if (acked_writes < 100) fail("only %zu acknowledged writes: the run proves little", acked_writes);
+  for (const auto& w : outages) {
+    std::size_t n = 0;
+    for (const auto& r : all)
+      if (r.f == record::fate::acked && r.op.k != operation::kind::get && r.op.ret > w.from + 200000 && r.op.ret < w.to) ++n;
+    say("availability: %zu writes acknowledged while %s", n, w.what);
+    if (n == 0) fail("no write succeeded while %s: the majority should have stayed available", w.what);
+  }
+
+  // Committed logs.
+  std::vector<committed_log> logs;
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    auto l = fetch_committed(cl, id);
+    if (!l) {
+      fail("cannot fetch node %" PRIu64 "'s committed log", id);
+      continue;
+    }
+    if (l->lines.size() < barrier) fail("node %" PRIu64 " applied only %zu entries, barrier is %" PRIu64, id, l->lines.size(), barrier);
+    logs.push_back(std::move(*l));
+  }
+  for (std::size_t k = 1; k < logs.size(); ++k) {
+    const std::size_t n = std::min(logs[0].lines.size(), logs[k].lines.size());
+    for (std::size_t i = 0; i < n; ++i)
+      if (logs[0].lines[i] != logs[k].lines[i]) {
+        fail("committed logs differ at index %zu: '%s' vs '%s'", i + 1, logs[0].lines[i].c_str(), logs[k].lines[i].c_str());
+        break;
+      }
+  }
+  std::size_t missing = 0, phantom = 0, dup = 0, resolved_unknown = 0;
+  for (auto& r : all) {
+    if (r.op.k == operation::kind::get) continue;
+    for (std::size_t k = 0; k < logs.size(); ++k) {
+      auto it = logs[k].writes.find({r.client, r.seq});
+      const int count = it == logs[k].writes.end() ? 0 : it->second;
+      if (count > 1 && ++dup <= 5) fail("write %" PRIu64 "/%" PRIu64 " appears %d times in a log", r.client, r.seq, count);
+      if (r.f == record::fate::acked && count == 0 && ++missing <= 5)
+        fail("acknowledged %s of %s (client %" PRIu64 " seq %" PRIu64 ") is missing from node %zu's log",
+             r.op.k == operation::kind::put ? "put" : "delete", r.key.c_str(), r.client, r.seq, k + 1);
+      if (r.f == record::fate::failed && count != 0 && ++phantom <= 5)
+        fail("write %" PRIu64 "/%" PRIu64 " was answered as not applied (status %d) but is in the log", r.client, r.seq, r.status);
+    }
+    // An unanswered write that is in no log never took effect: drop it.
+    if (r.f == record::fate::unknown && !logs.empty() && logs[0].writes.count({r.client, r.seq}) == 0) {
+      r.f = record::fate::failed;
+      ++resolved_unknown;
+    }
+  }
+  say("logs: %zu entries agree on all nodes; acknowledged writes missing: %zu; phantom writes: %zu; "
+      "%zu unknown writes resolved as never applied",
+      logs.empty() ? 0 : logs[0].lines.size(), missing, phantom, resolved_unknown);
+
+  // Final reads, through the log, then every node's local copy.
+  std::map<std::string, std::vector<operation>> per_key;
+  for (const auto& r : all) {
+    if (r.f == record::fate::failed) continue;
+    if (r.f == record::fate::unknown && r.op.k == operation::kind::get) continue;
+    per_key[r.key].push_back(r.op);
+  }
+  for (const auto& key : keys) {
+    operation fin;
+    fin.k = operation::kind::get;
+    fin.client = -1;
+    bool ok = false;
+    for (int attempt = 0; attempt < 20 && !ok; ++attempt) {
+      kv::http_client c(cl.http(cl.wait_leader(5000)));
+      fin.call = kv::now_us();
+      auto r = c.request("GET", "/kv/" + key, {}, {}, 3000);
+      fin.ret = kv::now_us();
+      if (r.what == kv::http_client::outcome::ok && (r.resp.status == 200 || r.resp.status == 404)) {
+        fin.found = r.resp.status == 200;
+        fin.out = r.resp.body;
+        ok = true;
+      }
+    }
+    if (!ok) {
+      fail("final read of %s failed", key.c_str());
+      continue;
+    }
+    per_key[key].push_back(fin);
+    for (std::uint64_t id = 1; id <= 3; ++id) {
+      kv::http_client c(cl.http(id));
+      auto r = c.request("GET", "/debug/local/" + key, {}, {}, 3000);
+      const bool found = r.what == kv::http_client::outcome::ok && r.resp.status == 200;
+      if (r.what != kv::http_client::outcome::ok || found != fin.found || (found && r.resp.body != fin.out))
+        fail("node %" PRIu64 " holds %s=%s but the final read says %s", id, key.c_str(),
+             found ? r.resp.body.c_str() : "(absent)", fin.found ? fin.out.c_str() : "(absent)");
+    }
+  }
+
+  // Linearizability, key by key.
+  for (auto& [key, ops] : per_key) {
+    const std::int64_t s = kv::now_ms();
+    auto res = kvtest::check_register(ops, 20'000'000);
+    say("linearizability of %-8s: %4zu ops -> %s (%" PRIu64 " steps, %" PRId64 " ms)", key.c_str(), ops.size(),
+        res.exhausted ? "INCONCLUSIVE" : res.linearizable ? "ok" : "NOT LINEARIZABLE", res.steps, kv::now_ms() - s);
+    if (!res.linearizable) {
+      fail("history of key %s is %s", key.c_str(), res.exhausted ? "too hard to check (step budget)" : "not linearizable");
+      const std::string file = cl.dir() + "/history-" + key + ".txt";
+      if (FILE* f = std::fopen(file.c_str(), "w")) {
+        for (const auto& o : ops)
+          std::fprintf(f, "client %d %s %s call %" PRId64 " ret %" PRId64 " %s found=%d out=%s\n", o.client,
+                       o.k == operation::kind::put ? "put" : o.k == operation::kind::get ? "get" : "del", o.value.c_str(),
+                       o.call, o.known ? o.ret : -1, o.known ? "known" : "unknown", o.found ? 1 : 0, o.out.c_str());
+        std::fclose(f);
+        say("history written to %s", file.c_str());
+      }
+    }
+  }
+
+  // Graceful shutdown of everything.
+  for (std::uint64_t id = 1; id <= 3; ++id) cl.kill(id, SIGTERM);
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    auto st = cl.wait_exit(id, 5000);
+    if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " did not shut down cleanly on SIGTERM", id);
+  }
+  // A sanitizer report or a fatal error in any server incarnation fails the test.
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    const std::string log = cl.read_log(id);
+    for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "FATAL", "raft invariant broken"})
+      if (log.find(bad) != std::string::npos) fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, bad, cl.log_path(id).c_str());
+  }
+  if (failures != 0) {
+    cl.keep_dir();
+    say("e2e FAILED with %d failure(s); seed %" PRIu64, failures, seed);
+    return 1;
+  }
+  say("e2e passed");
+  return 0;
+}

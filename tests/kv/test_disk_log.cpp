@@ -1,0 +1,456 @@
+// tests/kv/test_disk_log.cpp - kv::disk_log: round trips, group commit,
+// truncation, and recovery from deliberately damaged files.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "crc32c.hpp"
+#include "disk_log.hpp"
+
+namespace fs = std::filesystem;
+using kv::disk_log;
+using raft::index_t;
+using raft::term_t;
+using entry = disk_log::entry_type;
+
+namespace {
+
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    std::string t = (fs::temp_directory_path() / "kv-disklog-XXXXXX").string();
+    REQUIRE(::mkdtemp(t.data()) != nullptr);
+    path = t + "/data";
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(fs::path(path).parent_path(), ec);
+  }
+};
+
+std::vector<unsigned char> slurp(const std::string& f) {
+  std::ifstream in(f, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void spit(const std::string& f, const std::vector<unsigned char>& d) {
+  std::ofstream out(f, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(d.data()), static_cast<std::streamsize>(d.size()));
+}
+
+std::string payload_for(std::uint64_t i) { return std::string(static_cast<std::size_t>(i % 37), static_cast<char>('a' + i % 26)); }
+
+entry make_entry(std::uint64_t i, std::uint64_t term = 1) {
+  entry e;
+  e.term = term_t{term};
+  e.index = index_t{i};
+  if (i % 10 == 3) e.kind = raft::entry_kind::noop;
+  else e.data = raft::bytes(payload_for(i));
+  return e;
+}
+
+struct warnings {
+  std::vector<std::string> seen;
+  kv::disk_log_options opts(std::uint64_t segment_bytes = std::uint64_t{64} << 20) {
+    kv::disk_log_options o;
+    o.segment_bytes = segment_bytes;
+    o.warn = [this](const std::string& s) { seen.push_back(s); };
+    return o;
+  }
+};
+
+/// Writes entries 1..n (term 1) and syncs.
+void fill(const std::string& dir, std::uint64_t n, std::uint64_t segment_bytes = std::uint64_t{64} << 20) {
+  kv::disk_log_options o;
+  o.segment_bytes = segment_bytes;
+  auto l = disk_log::open(dir, o);
+  for (std::uint64_t i = l.last_index().value + 1; i <= n; ++i) l.append(make_entry(i));
+  l.sync();
+}
+
+/// Offset of record `i` (1-based) in a single-segment log written by fill().
+std::uint64_t record_offset(std::uint64_t i) {
+  std::uint64_t off = disk_log::segment_header_bytes;
+  for (std::uint64_t k = 1; k < i; ++k)
+    off += disk_log::record_header_bytes + disk_log::entry_body_fixed + make_entry(k).data.size();
+  return off;
+}
+
+void check_entries(const disk_log& l, std::uint64_t n) {
+  REQUIRE(l.last_index() == index_t{n});
+  for (std::uint64_t i = 1; i <= n; ++i) {
+    INFO("index " << i);
+    REQUIRE(l.entry_at(index_t{i}) == make_entry(i));
+  }
+}
+
+std::string seg0(const std::string& dir) { return dir + "/" + disk_log::segment_name(1); }
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("crc32c matches the published check values", "[kv][crc]") {
+  CHECK(kv::crc32c(std::string_view("123456789")) == 0xE3069283u);
+  CHECK(kv::crc32c(std::string_view("")) == 0u);
+  const std::vector<unsigned char> zeros(32, 0), ones(32, 0xff);
+  CHECK(kv::crc32c(zeros.data(), zeros.size()) == 0x8A9136AAu);  // RFC 3720 B.4
+  CHECK(kv::crc32c(ones.data(), ones.size()) == 0x62A8AB43u);
+  std::vector<unsigned char> inc(32);
+  for (unsigned i = 0; i < 32; ++i) inc[i] = static_cast<unsigned char>(i);
+  CHECK(kv::crc32c(inc.data(), inc.size()) == 0x46DD794Eu);
+  // Extending in pieces equals one pass, at every split point (covers the 8-byte loop and the tail).
+  const std::string s = "The quick brown fox jumps over the lazy dog, twice over.";
+  for (std::size_t k = 0; k <= s.size(); ++k)
+    CHECK(kv::crc32c_extend(kv::crc32c(s.data(), k), s.data() + k, s.size() - k) == kv::crc32c(std::string_view(s)));
+}
+
+TEST_CASE("disk_log: a fresh directory is an empty log", "[kv][disk_log]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);
+  CHECK(l.last_index() == index_t{0});
+  CHECK(l.first_index() == index_t{1});
+  CHECK(l.term_at(index_t{0}) == term_t{0});
+  CHECK(l.hard_state() == raft::hard_state<std::uint64_t>{});
+  CHECK_FALSE(l.dirty());
+}
+
+TEST_CASE("disk_log: entries and hard state survive reopening", "[kv][disk_log]") {
+  temp_dir d;
+  {
+    auto l = disk_log::open(d.path);
+    for (std::uint64_t i = 1; i <= 100; ++i) l.append(make_entry(i));
+    l.save_hard_state({term_t{7}, 3});
+    CHECK(l.dirty());
+    l.sync();
+    CHECK_FALSE(l.dirty());
+  }
+  auto l = disk_log::open(d.path);
+  check_entries(l, 100);
+  CHECK(l.hard_state().term == term_t{7});
+  CHECK(l.hard_state().vote == std::optional<std::uint64_t>{3});
+  // A vote can be cleared again.
+  l.save_hard_state({term_t{8}, std::nullopt});
+  l.sync();
+  auto l2 = std::move(l);  // moving keeps the lock and files
+  CHECK(l2.hard_state().term == term_t{8});
+  l2.append(make_entry(101));
+  l2.sync();
+}
+
+TEST_CASE("disk_log: reads see unsynced writes; a crash before sync loses them", "[kv][disk_log]") {
+  temp_dir d;
+  fill(d.path, 5);
+  {
+    auto l = disk_log::open(d.path);
+    l.append(make_entry(6));
+    l.save_hard_state({term_t{2}, 1});
+    CHECK(l.last_index() == index_t{6});
+    CHECK(l.entry_at(index_t{6}) == make_entry(6));
+    CHECK(l.hard_state().term == term_t{2});
+    // destroyed without sync(): as if the process died
+  }
+  auto l = disk_log::open(d.path);
+  check_entries(l, 5);
+  CHECK(l.hard_state().term == term_t{0});
+}
+
+TEST_CASE("disk_log: group commit - many entries, one data sync", "[kv][disk_log]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);
+  l.append(make_entry(1));
+  l.sync();
+  const auto before = l.syncs();
+  for (std::uint64_t i = 2; i <= 1001; ++i) l.append(make_entry(i));
+  l.sync();
+  CHECK(l.syncs() - before == 1);
+  l.sync();  // nothing dirty: no sync at all
+  CHECK(l.syncs() - before == 1);
+}
+
+TEST_CASE("disk_log: segments roll over and reload", "[kv][disk_log]") {
+  temp_dir d;
+  fill(d.path, 300, 1024);
+  {
+    auto l = disk_log::open(d.path);
+    CHECK(l.segment_count() > 5);
+    check_entries(l, 300);
+    for (std::uint64_t i = 301; i <= 320; ++i) l.append(make_entry(i));
+    l.sync();
+  }
+  check_entries(disk_log::open(d.path), 320);
+}
+
+TEST_CASE("disk_log: truncate_after cuts the disk, also across segments", "[kv][disk_log]") {
+  temp_dir d;
+  fill(d.path, 200, 1024);
+  const kv::disk_log_options small{1024, true, {}};
+  {
+    auto l = disk_log::open(d.path, small);
+    const std::size_t segs_before = l.segment_count();
+    l.truncate_after(index_t{10});  // into the first segment
+    CHECK(l.last_index() == index_t{10});
+    for (std::uint64_t i = 11; i <= 15; ++i) l.append(make_entry(i, 2));
+    l.sync();
+    CHECK(l.segment_count() < segs_before);
+  }
+  {
+    auto l = disk_log::open(d.path, small);
+    REQUIRE(l.last_index() == index_t{15});
+    for (std::uint64_t i = 1; i <= 10; ++i) CHECK(l.entry_at(index_t{i}) == make_entry(i));
+    for (std::uint64_t i = 11; i <= 15; ++i) CHECK(l.entry_at(index_t{i}) == make_entry(i, 2));
+    // Truncating entries that never reached the disk needs no cut.
+    for (std::uint64_t i = 16; i <= 20; ++i) l.append(make_entry(i, 2));
+    l.truncate_after(index_t{17});
+    l.sync();
+  }
+  {
+    auto l = disk_log::open(d.path, small);
+    CHECK(l.last_index() == index_t{17});
+    CHECK(l.entry_at(index_t{17}) == make_entry(17, 2));
+    l.truncate_after(index_t{0});  // to empty
+    l.sync();
+  }
+  CHECK(disk_log::open(d.path).last_index() == index_t{0});
+}
+
+TEST_CASE("disk_log: a torn last record is truncated on restart", "[kv][disk_log][damaged]") {
+  const std::uint64_t n = 20;
+  const std::uint64_t last_off = record_offset(n);
+  const std::uint64_t last_len = disk_log::record_header_bytes + disk_log::entry_body_fixed + make_entry(n).data.size();
+  const std::uint64_t cut = GENERATE_COPY(1u, 3u, last_len - disk_log::record_header_bytes, last_len - 11, last_len - 12,
+                                         last_len - 1);
+  CAPTURE(cut);
+  temp_dir d;
+  fill(d.path, n);
+  const auto full = slurp(seg0(d.path));
+  REQUIRE(full.size() == last_off + last_len);
+  auto torn = full;
+  torn.resize(static_cast<std::size_t>(last_off + last_len - cut));
+  spit(seg0(d.path), torn);
+  warnings w;
+  {
+    auto l = disk_log::open(d.path, w.opts());
+    check_entries(l, n - 1);
+    REQUIRE(w.seen.size() == 1);
+    CHECK(contains(w.seen[0], seg0(d.path)));
+    CHECK(contains(w.seen[0], "offset " + std::to_string(last_off)));
+    CHECK(fs::file_size(seg0(d.path)) == last_off);
+    // Writing continues where the good records end.
+    l.append(make_entry(n));
+    l.sync();
+  }
+  check_entries(disk_log::open(d.path), n);
+  CHECK(slurp(seg0(d.path)) == full);
+}
+
+TEST_CASE("disk_log: garbage after the last record is a torn write", "[kv][disk_log][damaged]") {
+  temp_dir d;
+  fill(d.path, 10);
+  const auto good = slurp(seg0(d.path));
+  SECTION("zero-filled tail (file grew, data never written)") {
+    auto f = good;
+    f.resize(f.size() + 4096, 0);
+    spit(seg0(d.path), f);
+  }
+  SECTION("a few bytes of a header") {
+    auto f = good;
+    for (unsigned char c : {0x17, 0x00, 0x00, 0x00, 0xde}) f.push_back(c);
+    spit(seg0(d.path), f);
+  }
+  SECTION("a whole header promising more bytes than follow") {
+    auto f = good;
+    unsigned char h[12];
+    kv::detail::put_u32(h, 1000);
+    kv::detail::put_u32(h + 4, 0x12345678);
+    kv::detail::put_u32(h + 8, kv::crc32c(h, 8));
+    f.insert(f.end(), h, h + 12);
+    f.resize(f.size() + 100, 0x55);
+    spit(seg0(d.path), f);
+  }
+  SECTION("a final record whose body checksum fails") {
+    auto f = good;
+    f.back() ^= 0x01;
+    spit(seg0(d.path), f);
+  }
+  warnings w;
+  auto l = disk_log::open(d.path, w.opts());
+  REQUIRE(w.seen.size() == 1);
+  CHECK(contains(w.seen[0], "torn"));
+  if (l.last_index() == index_t{10}) {
+    CHECK(slurp(seg0(d.path)) == good);
+  } else {
+    // Only the flipped final record may go.
+    check_entries(l, 9);
+    CHECK(fs::file_size(seg0(d.path)) == record_offset(10));
+  }
+}
+
+TEST_CASE("disk_log: corruption before the tail refuses to start, naming file and offset", "[kv][disk_log][damaged]") {
+  temp_dir d;
+  fill(d.path, 20);
+  const auto good = slurp(seg0(d.path));
+  auto bad = good;
+  std::uint64_t where = 0;
+  std::string why;
+  SECTION("a flipped bit in a record body") {
+    where = record_offset(7);
+    bad[static_cast<std::size_t>(where + disk_log::record_header_bytes + 3)] ^= 0x10;
+    why = "body checksum";
+  }
+  SECTION("a damaged record length") {
+    where = record_offset(7);
+    bad[static_cast<std::size_t>(where)] ^= 0x40;
+    why = "header checksum";
+  }
+  SECTION("zeros in the middle, valid records after") {
+    where = record_offset(5);
+    for (std::uint64_t k = where; k < record_offset(8); ++k) bad[static_cast<std::size_t>(k)] = 0;
+    why = "header checksum";
+  }
+  SECTION("a damaged segment header") {
+    bad[9] ^= 0x01;
+    where = 0;
+    why = "segment header";
+  }
+  spit(seg0(d.path), bad);
+  try {
+    (void)disk_log::open(d.path);
+    FAIL("open() accepted a corrupt log");
+  } catch (const kv::log_error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(contains(msg, seg0(d.path)));
+    CHECK(contains(msg, "offset " + std::to_string(where)));
+    CHECK(contains(msg, why));
+  }
+  CHECK(slurp(seg0(d.path)) == bad);  // untouched
+}
+
+TEST_CASE("disk_log: a damaged record at the end of a sealed segment is corruption, not a torn tail",
+          "[kv][disk_log][damaged]") {
+  temp_dir d;
+  fill(d.path, 200, 1024);
+  std::string first_seg;
+  {
+    auto l = disk_log::open(d.path);
+    REQUIRE(l.segment_count() > 2);
+    first_seg = l.segment_path(0);
+  }
+  auto f = slurp(first_seg);
+  f.back() ^= 0x01;
+  spit(first_seg, f);
+  try {
+    (void)disk_log::open(d.path);
+    FAIL("open() accepted a corrupt sealed segment");
+  } catch (const kv::log_error& e) {
+    CHECK(contains(e.what(), first_seg));
+    CHECK(contains(e.what(), "checksum"));
+  }
+}
+
+TEST_CASE("disk_log: a missing segment refuses to start", "[kv][disk_log][damaged]") {
+  temp_dir d;
+  fill(d.path, 200, 1024);
+  std::string second;
+  {
+    auto l = disk_log::open(d.path);
+    REQUIRE(l.segment_count() > 2);
+    second = l.segment_path(1);
+  }
+  fs::remove(second);
+  try {
+    (void)disk_log::open(d.path);
+    FAIL("open() accepted a log with a hole");
+  } catch (const kv::log_error& e) {
+    CHECK(contains(e.what(), "missing"));
+  }
+}
+
+TEST_CASE("disk_log: hard state files", "[kv][disk_log][damaged]") {
+  temp_dir d;
+  {
+    auto l = disk_log::open(d.path);
+    l.save_hard_state({term_t{5}, 2});
+    l.sync();
+  }
+  const std::string hs = d.path + "/hardstate";
+  SECTION("a leftover temp file from a crash mid-write is ignored") {
+    spit(hs + ".tmp", {1, 2, 3});
+    {
+      auto l = disk_log::open(d.path);
+      CHECK(l.hard_state().term == term_t{5});
+      CHECK(l.hard_state().vote == std::optional<std::uint64_t>{2});
+      l.save_hard_state({term_t{6}, 1});
+      l.sync();  // replaces the stale temp file
+    }
+    CHECK(disk_log::open(d.path).hard_state().term == term_t{6});
+  }
+  SECTION("a corrupt hardstate refuses to start") {
+    auto f = slurp(hs);
+    f[9] ^= 0x01;
+    spit(hs, f);
+    try {
+      (void)disk_log::open(d.path);
+      FAIL("open() accepted a corrupt hard state");
+    } catch (const kv::log_error& e) {
+      CHECK(contains(e.what(), hs));
+      CHECK(contains(e.what(), "checksum"));
+    }
+  }
+  SECTION("a truncated hardstate refuses to start") {
+    auto f = slurp(hs);
+    f.resize(10);
+    spit(hs, f);
+    CHECK_THROWS_AS(disk_log::open(d.path), kv::log_error);
+  }
+}
+
+TEST_CASE("disk_log: one process per directory", "[kv][disk_log]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);
+  try {
+    (void)disk_log::open(d.path);
+    FAIL("opened a directory twice");
+  } catch (const kv::log_error& e) {
+    CHECK(contains(e.what(), "in use"));
+  }
+}
+
+TEST_CASE("disk_log: drives a raft::node across restarts", "[kv][disk_log][node]") {
+  using node = raft::node<raft::default_transport, disk_log>;
+  temp_dir d;
+  raft::config<std::uint64_t> cfg{.id = 1, .voters = {1}, .election_ticks = 10, .heartbeat_ticks = 1};
+  node::output_type out;
+  std::vector<node::entry_type> applied;
+  {
+    node n(cfg, disk_log::open(d.path));
+    n.campaign(out);
+    REQUIRE(n.is_leader());
+    for (int i = 0; i < 50; ++i) (void)n.propose(raft::bytes("cmd" + std::to_string(i)), out);
+    REQUIRE(out.persist);
+    n.log().sync();
+    applied = out.committed;
+    out.clear();
+    CHECK(applied.size() == 51);  // the leader's noop, then the commands
+  }
+  node n(cfg, disk_log::open(d.path));
+  CHECK(n.term() == term_t{1});
+  CHECK(n.voted_for() == std::optional<std::uint64_t>{1});
+  CHECK(n.last_index() == index_t{51});
+  n.campaign(out);
+  REQUIRE(n.is_leader());
+  n.log().sync();
+  // Re-elected in term 2: everything is committed again and re-applied in order.
+  REQUIRE(out.committed.size() == 52);
+  for (std::size_t i = 0; i < 51; ++i) CHECK(out.committed[i] == applied[i]);
+  CHECK(out.committed[51].term == term_t{2});
+}
