@@ -139,6 +139,7 @@ class node {
     }
     rng_.seed(detail::mix64(cfg_.random_seed ^ detail::mix64(id_hash + 0x9e3779b97f4a7c15ull)));
     scratch_.reserve(cfg_.voters.size());
+    self_idx_ = *voter_index(cfg_.id);
     become_follower_(term_, std::nullopt, nullptr);
   }
 
@@ -307,7 +308,7 @@ class node {
     return std::nullopt;
   }
   [[nodiscard]] bool is_voter(const node_id& id) const noexcept { return voter_index(id).has_value(); }
-  [[nodiscard]] std::size_t self_index_() const noexcept { return *voter_index(cfg_.id); }
+  [[nodiscard]] std::size_t self_index_() const noexcept { return self_idx_; }
 
   template <class Body>
   void send_(const node_id& to, Body&& body, output_type& out) {
@@ -579,7 +580,8 @@ class node {
   step_status on_append_response_(const node_id& from, const append_response& resp, output_type& out) {
     auto* l = std::get_if<leader_state>(&role_);
     if (l == nullptr) return step_status::unexpected;
-    auto& pr = l->peers[*voter_index(from)];
+    const std::size_t from_idx = *voter_index(from);
+    auto& pr = l->peers[from_idx];
     if (resp.success) {
       if (resp.index > log_.last_index()) return step_status::malformed;  // acknowledges entries we never sent
       const bool advanced = pr.acknowledge(resp.index);
@@ -593,8 +595,8 @@ class node {
           if (i == self_index_()) continue;
           if (!send_append_(i, l->peers[i], out)) maybe_send_commit_(i, l->peers[i], out);
         }
-      } else if (!send_append_(*voter_index(from), pr, out)) {
-        maybe_send_commit_(*voter_index(from), pr, out);
+      } else if (!send_append_(from_idx, pr, out)) {
+        maybe_send_commit_(from_idx, pr, out);
       }
       return step_status::ok;
     }
@@ -613,7 +615,7 @@ class node {
     next = max(next, pr.match.next());   // and never below what is known to match
     pr.become_probe();
     pr.next = next;
-    send_append_(*voter_index(from), pr, out);
+    send_append_(from_idx, pr, out);
     return step_status::ok;
   }
 
@@ -868,6 +870,7 @@ class node {
   std::uint32_t election_elapsed_ = 0;
   std::uint32_t randomized_timeout_ = 0;
   std::uint32_t heartbeat_elapsed_ = 0;
+  std::size_t self_idx_ = 0;  // position of cfg_.id in cfg_.voters
   std::vector<index_t> scratch_;
   bool pending_restore_ = false;
 

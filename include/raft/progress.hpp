@@ -13,6 +13,7 @@
 //    offset when chunks are lost.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -24,17 +25,20 @@ namespace raft {
 inline namespace v0 {
 
 /// A fixed-capacity ring of the last index carried by each in-flight message.
-/// Allocated once when a node becomes leader; never grows.
+/// Grows on demand up to its capacity (max_inflight), then never reallocates.
 class inflight_window {
  public:
-  explicit inflight_window(std::size_t capacity = 1) : ring_(capacity == 0 ? 1 : capacity) {}
+  // The ring starts empty and doubles (from 4) up to `capacity` on demand, so
+  // an idle or slow follower does not cost 8 * max_inflight bytes.
+  explicit inflight_window(std::size_t capacity = 1) : cap_(capacity == 0 ? 1 : capacity) {}
 
-  [[nodiscard]] bool full() const noexcept { return count_ == ring_.size(); }
+  [[nodiscard]] bool full() const noexcept { return count_ == cap_; }
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
-  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.size(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return cap_; }
 
   void add(index_t last) {
     RAFT_ASSERT(!full(), "inflight_window::add on a full window");
+    if (count_ == ring_.size()) grow_();
     ring_[(start_ + count_) % ring_.size()] = last;
     ++count_;
   }
@@ -51,7 +55,15 @@ class inflight_window {
   }
 
  private:
+  void grow_() {
+    const std::size_t n = std::min(cap_, std::max<std::size_t>(4, ring_.size() * 2));
+    std::vector<index_t> r(n);
+    for (std::size_t k = 0; k < count_; ++k) r[k] = ring_[(start_ + k) % ring_.size()];
+    ring_.swap(r);
+    start_ = 0;
+  }
   std::vector<index_t> ring_;
+  std::size_t cap_;
   std::size_t start_ = 0;
   std::size_t count_ = 0;
 };
