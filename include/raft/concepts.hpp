@@ -112,7 +112,7 @@ concept log_store =
       { cl.first_index() } -> std::same_as<index_t>;
       { cl.last_index() } -> std::same_as<index_t>;
       { cl.term_at(i) } -> std::same_as<term_t>;
-      { cl.entry_at(i) } -> std::convertible_to<const entry<typename L::payload>&>;
+      { cl.entry_at(i) } -> std::same_as<const entry<typename L::payload>&>;
       l.append(std::move(e));
       l.truncate_after(i);
       l.install_snapshot(snap);
@@ -157,10 +157,10 @@ consteval bool check_log() {
                   },
                   "raft: the Log policy needs `raft::term_t term_at(raft::index_t) const`");
     static_assert(requires(const L& l, index_t i) {
-                    { l.entry_at(i) } -> std::convertible_to<const ent&>;
+                    { l.entry_at(i) } -> std::same_as<const ent&>;
                   },
                   "raft: the Log policy needs `const raft::entry<payload>& entry_at(raft::index_t) const` "
-                  "(returning by value is fine too)");
+                  "(a reference, valid at least until the Log is next modified)");
     static_assert(requires(L& l, ent&& e) { l.append(std::move(e)); },
                   "raft: the Log policy needs `void append(raft::entry<payload>&&)`");
     static_assert(requires(L& l, index_t i) { l.truncate_after(i); },

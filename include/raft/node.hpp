@@ -394,10 +394,12 @@ class node {
 
   /// Emits every committed, not yet emitted entry, in order.
   void emit_committed_(output_type& out) {
-    while (applied_ < commit_) {
-      applied_ = applied_.next();
-      out.committed.push_back(log_.entry_at(applied_));
-    }
+    if (applied_ >= commit_) return;
+    out.committed.extend_(&log_, &entry_at_thunk_, applied_.next(), commit_);
+    applied_ = commit_;
+  }
+  static const entry_type& entry_at_thunk_(const void* log, index_t i) {
+    return static_cast<const Log*>(log)->entry_at(i);
   }
 
   // --------------------------------------------------------- validation
@@ -705,7 +707,7 @@ class node {
     out.persist = true;
     commit_ = snap.index;
     applied_ = snap.index;
-    std::erase_if(out.committed, [&](const entry_type& e) { return e.index <= snap.index; });
+    out.committed.drop_through_(snap.index);
     send_(from, snapshot_response{snap.index, snap.data.size(), true, snapshot_refusal::none}, out);
     out.snapshot = std::move(snap);
     return step_status::ok;
