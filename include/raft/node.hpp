@@ -493,6 +493,14 @@ class node {
     // Entries up to our commit index are already known to match the leader's
     // log (Log Matching + Leader Completeness): skip them, never rewrite them.
     if (req.prev_index < commit_) {
+      // ...but check that they agree with what we committed: a message that
+      // contradicts a committed entry comes from no correct leader.
+      if (req.prev_index >= log_.snapshot_index() && log_.term_at(req.prev_index) != req.prev_term)
+        return step_status::malformed;
+      for (const auto& e : req.entries) {
+        if (e.index > commit_) break;
+        if (e.index >= log_.first_index() && log_.term_at(e.index) != e.term) return step_status::malformed;
+      }
       const std::uint64_t gap = distance(req.prev_index, commit_);
       if (gap >= req.entries.size()) {
         send_(from, append_response{true, commit_, {}, {}}, out);
@@ -549,11 +557,11 @@ class node {
     return step_status::ok;
   }
 
-  /// First index after the commit index (and the snapshot) holding term `t`,
-  /// searching back from `from`. Terms never decrease along the log, so a
-  /// binary search over [lo, from] finds it in O(log n).
+  /// First index still in the log holding term `t`, searching back from
+  /// `from` (which holds it). Terms never decrease along the log, so a binary
+  /// search over [first_index, from] finds it in O(log n).
   [[nodiscard]] index_t first_index_of_term_(term_t t, index_t from) const {
-    index_t lo = max(commit_.next(), log_.first_index());
+    index_t lo = log_.first_index();
     if (from < lo) return from;
     index_t hi = from;  // term_at(hi) == t
     while (lo < hi) {
