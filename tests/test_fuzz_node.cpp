@@ -87,6 +87,11 @@ TEST_CASE("a node fed random and hostile messages never breaks its own invariant
         REQUIRE_NOTHROW(n.propose(raft::bytes("p"), out));
       } else if (what == 2 && n.applied_index() > n.log().snapshot_index()) {
         REQUIRE_NOTHROW(n.compact(n.applied_index(), raft::bytes("snap"), out));
+      } else if (what == 3 && !n.is_leader()) {
+        // An honest election now and then, so that leader paths get hostile input too.
+        n.campaign(out);
+        const std::uint64_t peer = n.id() % 3 + 1;
+        REQUIRE_NOTHROW(n.step(msg{peer, n.id(), n.term(), raft::vote_response{true}}, out));
       } else {
         REQUIRE_NOTHROW(n.step(random_message(r, n), out));
       }

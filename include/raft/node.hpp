@@ -420,6 +420,12 @@ class node {
     if (const auto* r = std::get_if<append_response>(&m.body)) {
       if (r->index.value >= limit || r->conflict_index.value >= limit || r->conflict_term > m.term) return false;
     }
+    if (const auto* is = std::get_if<install_snapshot>(&m.body)) {
+      if (is->last_index.value >= limit) return false;
+    }
+    if (const auto* sr = std::get_if<snapshot_response>(&m.body)) {
+      if (sr->last_index.value >= limit) return false;
+    }
     if (const auto* a = std::get_if<append_request<payload>>(&m.body)) {
       if (a->prev_term > m.term) return false;
       if (a->prev_index == index_t{} && a->prev_term != term_t{}) return false;
