@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <malloc.h>
 #include <new>
 #include <string>
 #include <vector>
@@ -23,23 +24,21 @@ namespace {
 std::size_t g_allocs = 0, g_bytes = 0, g_live = 0, g_peak = 0;
 }
 
+// Counting allocator: live bytes are tracked with malloc_usable_size, so no
+// header arithmetic is needed.
 void* operator new(std::size_t n) {
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) throw std::bad_alloc();
   ++g_allocs;
   g_bytes += n;
-  g_live += n;
+  g_live += malloc_usable_size(p);
   if (g_live > g_peak) g_peak = g_live;
-  void* p = std::malloc(n + 16);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memcpy(p, &n, sizeof n);
-  return static_cast<char*>(p) + 16;
+  return p;
 }
 void operator delete(void* p) noexcept {
   if (p == nullptr) return;
-  char* base = static_cast<char*>(p) - 16;
-  std::size_t n = 0;
-  std::memcpy(&n, base, sizeof n);
-  g_live -= n;
-  std::free(base);
+  g_live -= malloc_usable_size(p);
+  std::free(p);
 }
 void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
 
