@@ -9,10 +9,24 @@
 // no deduplication. For a named client the state machine remembers the last
 // seq it applied and that result, so a retried write (same client and seq)
 // is answered from memory instead of being applied twice.
+//
+// Snapshot of the state machine (what kv-server hands to node.compact(), and
+// restores when the node's output carries a snapshot):
+//
+//   snapshot := "KVST" version:u8 (=1)
+//               keys:varint     (key:blob value:blob)*                  sorted by key
+//               sessions:varint (client:varint seq:varint status:u8 value:blob)*  sorted by client
+//               crc32c:u32      (little-endian, of every byte before it)
+//
+// The sessions (the at-most-once table) are part of it: a node restored from
+// a snapshot must answer a retried write exactly as the node that applied it
+// would. Sorted, so equal states encode to equal bytes on every node.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -21,6 +35,8 @@
 #include <vector>
 
 #include <raft/raft.hpp>
+
+#include "crc32c.hpp"
 
 namespace kv {
 
@@ -112,11 +128,100 @@ class store {
     return it == data_.end() ? nullptr : &it->second;
   }
   [[nodiscard]] std::size_t size() const noexcept { return data_.size(); }
+  /// Clients whose last request is remembered.
+  [[nodiscard]] std::size_t sessions() const noexcept { return sessions_.size(); }
+
+  static constexpr std::uint8_t snapshot_version = 1;
+
+  /// The whole state, keys and sessions, in the format described at the top.
+  [[nodiscard]] raft::bytes snapshot() const {
+    std::vector<const std::pair<const std::string, std::string>*> kvs;
+    kvs.reserve(data_.size());
+    std::size_t total = 16;
+    for (const auto& kv : data_) {
+      kvs.push_back(&kv);
+      total += kv.first.size() + kv.second.size() + 8;
+    }
+    std::sort(kvs.begin(), kvs.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    std::vector<std::pair<std::uint64_t, const session*>> ss;
+    ss.reserve(sessions_.size());
+    for (const auto& [client, s] : sessions_) {
+      ss.emplace_back(client, &s);
+      total += s.last.value.size() + 24;
+    }
+    std::sort(ss.begin(), ss.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::byte> buf;
+    buf.reserve(total);
+    raft::byte_writer w(buf);
+    w.raw("KVST", 4);
+    w.u8(snapshot_version);
+    w.varint(kvs.size());
+    for (const auto* kv : kvs) {
+      w.blob(kv->first);
+      w.blob(kv->second);
+    }
+    w.varint(ss.size());
+    for (const auto& [client, s] : ss) {
+      w.varint(client);
+      w.varint(s->seq);
+      w.u8(static_cast<std::uint8_t>(s->last.status));
+      w.blob(s->last.value);
+    }
+    const std::uint32_t crc = crc32c(buf.data(), buf.size());
+    for (int i = 0; i < 4; ++i) w.u8(static_cast<std::uint8_t>(crc >> (8 * i)));
+    return raft::bytes(buf.data(), buf.size());
+  }
+
+  /// Replaces the whole state with a snapshot made by snapshot(). On a
+  /// malformed snapshot the store is left unchanged and the reason returned.
+  std::optional<std::string> restore(std::span<const std::byte> in) {
+    if (in.size() < 9) return "snapshot of " + std::to_string(in.size()) + " bytes is too short";
+    const std::size_t body = in.size() - 4;
+    std::uint32_t want = 0;
+    for (int i = 3; i >= 0; --i) want = (want << 8) | static_cast<std::uint32_t>(in[body + static_cast<std::size_t>(i)]);
+    if (crc32c(in.data(), body) != want) return "snapshot checksum mismatch";
+    if (std::memcmp(in.data(), "KVST", 4) != 0) return "not a kv store snapshot (bad magic)";
+    if (static_cast<std::uint8_t>(in[4]) != snapshot_version)
+      return "unknown snapshot version " + std::to_string(static_cast<unsigned>(in[4]));
+    raft::byte_reader r(in.subspan(5, body - 5));
+    std::unordered_map<std::string, std::string> data;
+    std::unordered_map<std::uint64_t, session> sessions;
+    std::uint64_t n = 0;
+    if (!r.varint(n)) return "truncated key count";
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::span<const std::byte> k, v;
+      if (!r.blob(k) || !r.blob(v)) return "truncated key/value " + std::to_string(i);
+      auto [it, fresh] = data.try_emplace(std::string(reinterpret_cast<const char*>(k.data()), k.size()),
+                                          reinterpret_cast<const char*>(v.data()), v.size());
+      if (!fresh) return "duplicate key in snapshot";
+    }
+    if (!r.varint(n)) return "truncated session count";
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::uint64_t client = 0;
+      session s;
+      std::uint8_t status = 0;
+      std::span<const std::byte> v;
+      if (!r.varint(client) || !r.varint(s.seq) || !r.u8(status) || !r.blob(v)) return "truncated session " + std::to_string(i);
+      if (client == 0 || status > static_cast<std::uint8_t>(result::code::duplicate)) return "bad session " + std::to_string(i);
+      s.last.status = static_cast<result::code>(status);
+      s.last.value.assign(reinterpret_cast<const char*>(v.data()), v.size());
+      if (!sessions.emplace(client, std::move(s)).second) return "duplicate session in snapshot";
+    }
+    if (r.remaining() != 0) return std::to_string(r.remaining()) + " trailing bytes in snapshot";
+    data_ = std::move(data);
+    sessions_ = std::move(sessions);
+    return std::nullopt;
+  }
+
+  friend bool operator==(const store& a, const store& b) {
+    return a.data_ == b.data_ && a.sessions_ == b.sessions_;
+  }
 
  private:
   struct session {
     std::uint64_t seq = 0;
     result last;
+    friend bool operator==(const session&, const session&) = default;
   };
   std::unordered_map<std::string, std::string> data_;
   std::unordered_map<std::uint64_t, session> sessions_;

@@ -5,33 +5,46 @@
 //   LOCK                      flock()ed while a process uses the directory
 //   hardstate                 term and vote, replaced atomically (see below)
 //   <first-index>.seg         log segments, 20-digit zero-padded first index
+//   snap-<index>-<term>       the snapshot (both numbers 20-digit zero-padded)
 //
 // Segment file:  header := "KVSEG001" first_index:u64 crc32c(previous 16 bytes):u32     (20 bytes)
 //                record := length:u32 body_crc:u32 header_crc:u32 body[length]
 //                          header_crc = crc32c of the 8 bytes before it
 //                body   := type:u8(1 = entry) term:u64 index:u64 kind:u8 data[...]
+// Snapshot file: header := "KVSNAP01" index:u64 term:u64 size:u64 crc32c(data):u32
+//                          crc32c(previous 36 bytes):u32                       (40 bytes)
+//                data   := the application's snapshot bytes [size]
 // All integers little-endian. Records never span segments; a segment is
 // created (temp file, fsync, rename, directory fsync) when the active one
 // would exceed `segment_bytes`, after the active one was synced. So every
 // segment but the last is complete and synced, and only the last can end in
 // a torn write.
 //
-// Write path. append(), truncate_after() and save_hard_state() only change
-// memory (reads observe them at once: the whole log is kept in memory, which
-// is the cache reads are served from). sync() makes them durable in the order
-// that keeps every crash state valid:
+// Write path. append(), truncate_after(), save_hard_state() and
+// install_snapshot() only change memory (reads observe them at once: every
+// entry after the snapshot is kept in memory, which is the cache reads are
+// served from). sync() makes them durable in the order that keeps every crash
+// state valid:
 //   1. hard state: write hardstate.tmp, fsync, rename over hardstate, fsync
 //      the directory. First, because the node refuses a log holding a term
 //      later than its hard state's.
-//   2. truncation, if truncate_after() went below what is on disk: unlink the
+//   2. snapshot, if install_snapshot() was called: write snap-<i>-<t>.tmp
+//      (header and data), fsync, rename, then unlink the segments it made
+//      obsolete and the previous snapshot file, fsync the directory. See
+//      "Snapshots" below for why every intermediate state is recoverable.
+//   3. truncation, if truncate_after() went below what is on disk: unlink the
 //      later segments, ftruncate() the segment holding the cut, fsync it and
 //      the directory. Overwriting never happens: the file is always a prefix
 //      of valid records plus, at worst, one torn record at its end.
-//   3. every entry not yet on disk, encoded into one buffer, pwrite()n to the
+//   4. every entry not yet on disk, encoded into one buffer, pwrite()n to the
 //      active segment (rolling over as needed), then one fdatasync() for all
 //      of them: group commit.
 //
-// Recovery (open()). Segments are read in order and every record checked.
+// Recovery (open()). The newest snapshot file is loaded and checked first
+// (header checksum, size, data checksum); older ones and unfinished
+// snap-*.tmp files are removed. Then segments are read in order and every
+// record checked; records at or below the snapshot's index are checked but
+// not kept, and segments that hold nothing after it are removed.
 //  * In the last segment, a record that is cut short (fewer bytes than its
 //    header, or than its verified length), a final record whose body checksum
 //    fails, and a region of only zero bytes are a torn write: the file is cut
@@ -39,16 +52,27 @@
 //    and bytes dropped). Nothing that sync() returned for can be torn.
 //  * Anything else - a bad record with valid records after it, a bad record
 //    in a sealed segment, a bad segment header, an index out of sequence, a
-//    corrupt hardstate file - throws kv::log_error naming the file and the
-//    byte offset, and changes nothing on disk. Data is never silently dropped.
+//    corrupt hardstate file, a corrupt snapshot file - throws kv::log_error
+//    naming the file and the byte offset, and changes nothing on disk. Data
+//    is never silently dropped. (A damaged newest snapshot is refused even
+//    if an older one exists: it was fsynced before its rename, so damage
+//    means the disk is lying, and a human should look.)
 //
-// Snapshots (not implemented yet; the raft core has no snapshot support).
-// The format is laid out for them: a snapshot would be written as
-// `snap-<index>-<term>` (temp file, fsync, rename, directory fsync) and
-// snapshot_index()/snapshot_term() would return its point; compaction then
-// unlinks every segment whose successor starts at or below snapshot_index+1,
-// and open() skips records at or below the snapshot's index in the first
-// remaining segment. The in-memory vector would keep an offset (first_index_).
+// Snapshots. install_snapshot(s) keeps the entries after s.index if the log
+// holds s.index with term s.term, otherwise drops the whole log (the
+// raft::log_store rule), in memory at once and on disk at the next sync():
+// the snapshot file is made durable first, then the segments whose entries
+// are all at or below s.index are unlinked - oldest first when the suffix is
+// kept, newest first when the whole log goes - and the next entry written
+// starts a new segment, so that the next snapshot can unlink the current one:
+// the on-disk log stays bounded by what was written between two snapshots
+// (plus one segment_bytes at most). A crash between those steps leaves the
+// new snapshot next to (part of) the old segments; open() then applies the
+// same rule to what it finds: the entry at the snapshot's index on disk has
+// the snapshot's term - keep what follows - or not - drop it. Because
+// segments are unlinked from one end only, the ones left are contiguous and
+// still show the entry at the snapshot's index whenever they hold anything
+// after it.
 #pragma once
 
 #include <dirent.h>
@@ -62,10 +86,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -125,6 +152,7 @@ class disk_log {
   static constexpr std::size_t entry_body_fixed = 18;  // type, term, index, kind
   static constexpr std::uint32_t max_record_bytes = std::uint32_t{256} << 20;
   static constexpr std::size_t hardstate_bytes = 8 + 8 + 1 + 8 + 4;
+  static constexpr std::size_t snapshot_header_bytes = 8 + 8 + 8 + 8 + 4 + 4;
 
   /// Opens (creating if needed) the log in `dir`, recovering from a crash as
   /// described above. Throws log_error.
@@ -136,7 +164,9 @@ class disk_log {
       throw log_error("disk_log: segment_bytes is too small");
     l.open_dir_();
     l.load_hard_state_();
+    l.load_snapshot_();
     l.load_segments_();
+    l.remove_obsolete_files_();
     return l;
   }
 
@@ -159,52 +189,91 @@ class disk_log {
     hs_ = hs;
     hs_dirty_ = true;
   }
-  [[nodiscard]] raft::index_t snapshot_index() const noexcept { return raft::index_t{}; }
-  [[nodiscard]] raft::term_t snapshot_term() const noexcept { return raft::term_t{}; }
-  [[nodiscard]] raft::index_t first_index() const noexcept { return raft::index_t{1}; }
-  [[nodiscard]] raft::index_t last_index() const noexcept { return raft::index_t{entries_.size()}; }
+  /// Index and term of the last entry the snapshot covers (0: no snapshot).
+  [[nodiscard]] raft::index_t snapshot_index() const noexcept { return raft::index_t{snap_index_}; }
+  [[nodiscard]] raft::term_t snapshot_term() const noexcept { return snap_term_; }
+  [[nodiscard]] raft::index_t first_index() const noexcept { return raft::index_t{snap_index_ + 1}; }
+  [[nodiscard]] raft::index_t last_index() const noexcept { return raft::index_t{snap_index_ + entries_.size()}; }
+  /// Term of the entry at `i`, for snapshot_index() <= i <= last_index().
   [[nodiscard]] raft::term_t term_at(raft::index_t i) const {
-    if (i.value == 0) return raft::term_t{};
+    if (i.value == snap_index_) return snap_term_;
     return entry_at(i).term;
   }
+  /// The entry at `i`, for first_index() <= i <= last_index().
   [[nodiscard]] const entry_type& entry_at(raft::index_t i) const {
-    RAFT_ASSERT(i.value >= 1 && i.value <= entries_.size(), "disk_log::entry_at: index out of range");
-    return entries_[static_cast<std::size_t>(i.value - 1)];
+    RAFT_ASSERT(i.value > snap_index_ && i.value - snap_index_ <= entries_.size(), "disk_log::entry_at: index out of range");
+    return entries_[static_cast<std::size_t>(i.value - snap_index_ - 1)];
   }
   void append(entry_type&& e) {
     RAFT_ASSERT(e.index == last_index().next(), "disk_log::append: entry index is not last_index + 1");
     entries_.push_back(std::move(e));
   }
+  /// Removes every entry after `i` (snapshot_index() <= i <= last_index()).
   void truncate_after(raft::index_t i) {
-    RAFT_ASSERT(i.value <= entries_.size(), "disk_log::truncate_after: index out of range");
-    entries_.resize(static_cast<std::size_t>(i.value));
+    RAFT_ASSERT(i.value >= snap_index_ && i <= last_index(), "disk_log::truncate_after: index out of range");
+    entries_.resize(static_cast<std::size_t>(i.value - snap_index_));
     if (i.value < durable_last_) {
       durable_last_ = i.value;  // entries after it must be cut from disk first
       cut_pending_ = true;
     }
   }
 
-  // --------------------------------------------------------------- snapshots
-  //
-  // Not implemented yet (see "Snapshots" at the top of this file). These two
-  // members exist so that disk_log keeps satisfying raft::log_store once the
-  // core's snapshot API (raft::snapshot, Log::install_snapshot and
-  // Log::snapshot_data) lands; templated so that they compile against a core
-  // that does not have raft::snapshot yet. kv-server never compacts, so no
-  // leader ever has to send it a snapshot and install_snapshot is never
-  // called in practice; if it were, it refuses loudly instead of pretending.
+  /// The stored snapshot's data (empty if there is none).
+  [[nodiscard]] const raft::bytes& snapshot_data() const noexcept { return snap_data_; }
 
-  /// The stored snapshot's data: none yet.
-  [[nodiscard]] raft::bytes snapshot_data() const { return {}; }
-  template <class Snapshot>
-  void install_snapshot(const Snapshot&) {
-    throw log_error("disk_log: install_snapshot is not supported yet (snapshot files are future work)");
+  /// Makes `snap` the stored snapshot (durable at the next sync()). If the
+  /// log holds snap.index with term snap.term, the entries after it are kept;
+  /// otherwise the whole log is dropped. Entries up to snap.index go.
+  void install_snapshot(const raft::snapshot& snap) {
+    RAFT_ASSERT(snap.index.value >= snap_index_, "disk_log::install_snapshot: snapshot older than the current one");
+    RAFT_ASSERT(snap.index.value > 0 && snap.term.value > 0, "disk_log::install_snapshot: snapshot at index or term 0");
+    const std::uint64_t s = snap.index.value;
+    const bool keep = s <= last_index().value && term_at(snap.index) == snap.term;
+    if (keep) {
+      entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(s - snap_index_));
+    } else {
+      entries_.clear();
+    }
+    snap_index_ = s;
+    snap_term_ = snap.term;
+    snap_data_ = snap.data;
+    snap_pending_ = true;
+    roll_pending_ = true;
+    // What the disk must lose once the snapshot file is durable (see "Snapshots").
+    if (keep && durable_last_ >= s) {
+      // The disk agrees with memory up to durable_last_ >= s: the segments
+      // holding only entries <= s go, oldest first.
+      while (!segs_.empty()) {
+        const std::uint64_t seg_last = segs_.size() > 1 ? segs_[1].first - 1 : disk_last_();
+        if (seg_last > s) break;
+        if (segs_.size() == 1) close_active_();
+        doomed_.push_back(segs_.front().path);
+        segs_.erase(segs_.begin());
+      }
+      while (loc_base_ < s && !locs_.empty()) {
+        locs_.pop_front();
+        ++loc_base_;
+      }
+      if (locs_.empty()) loc_base_ = std::max(loc_base_, s);
+    } else {
+      // Nothing on disk survives (a different history, or only entries the
+      // snapshot covers): every segment goes, newest first.
+      close_active_();
+      for (auto it = segs_.rbegin(); it != segs_.rend(); ++it) doomed_.push_back(it->path);
+      segs_.clear();
+      locs_.clear();
+      loc_base_ = s;
+      durable_last_ = s;
+      cut_pending_ = false;
+    }
   }
 
   // ------------------------------------------------------------- durability
 
   /// True if something is written in memory but not yet durable.
-  [[nodiscard]] bool dirty() const noexcept { return hs_dirty_ || cut_pending_ || durable_last_ < entries_.size(); }
+  [[nodiscard]] bool dirty() const noexcept {
+    return hs_dirty_ || snap_pending_ || cut_pending_ || durable_last_ < last_index().value;
+  }
 
   /// Makes every write so far durable (see the top of this file). Throws
   /// log_error on an I/O error, after which the log refuses further use.
@@ -213,8 +282,9 @@ class disk_log {
     if (!dirty()) return;
     try {
       if (hs_dirty_) write_hard_state_();
+      if (snap_pending_) write_snapshot_();
       if (cut_pending_) cut_();
-      if (durable_last_ < entries_.size()) write_entries_();
+      if (durable_last_ < last_index().value) write_entries_();
     } catch (...) {
       broken_ = true;
       throw;
@@ -225,14 +295,30 @@ class disk_log {
 
   [[nodiscard]] std::uint64_t syncs() const noexcept { return syncs_; }
   [[nodiscard]] std::uint64_t bytes_written() const noexcept { return bytes_written_; }
+  [[nodiscard]] std::uint64_t snapshots_written() const noexcept { return snapshots_written_; }
   [[nodiscard]] std::size_t segment_count() const noexcept { return segs_.size(); }
+  /// Bytes in the segment files (headers included), as of the last sync().
+  [[nodiscard]] std::uint64_t segment_bytes() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& s : segs_) n += s.size;
+    return n;
+  }
   [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
   [[nodiscard]] std::string segment_path(std::size_t k) const { return segs_.at(k).path; }
+  /// Path of the snapshot file on disk (empty if none was synced yet).
+  [[nodiscard]] std::string snapshot_path() const { return snap_file_.empty() ? std::string() : path_(snap_file_); }
 
   /// File name of the segment whose first index is `first`.
   [[nodiscard]] static std::string segment_name(std::uint64_t first) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%020llu.seg", static_cast<unsigned long long>(first));
+    return buf;
+  }
+  /// File name of the snapshot ending at (index, term).
+  [[nodiscard]] static std::string snapshot_name(std::uint64_t index, std::uint64_t term) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "snap-%020llu-%020llu", static_cast<unsigned long long>(index),
+                  static_cast<unsigned long long>(term));
     return buf;
   }
 
@@ -243,7 +329,7 @@ class disk_log {
     std::uint64_t size = 0;  // bytes, header included
   };
   struct location {
-    std::uint32_t seg = 0;
+    std::uint64_t seg_first = 0;  // the segment holding the record, by its first index
     std::uint64_t offset = 0;
   };
 
@@ -257,23 +343,44 @@ class disk_log {
     std::swap(active_fd_, o.active_fd_);
     std::swap(hs_, o.hs_);
     std::swap(hs_dirty_, o.hs_dirty_);
+    std::swap(snap_index_, o.snap_index_);
+    std::swap(snap_term_, o.snap_term_);
+    std::swap(snap_data_, o.snap_data_);
+    std::swap(snap_file_, o.snap_file_);
+    std::swap(snap_pending_, o.snap_pending_);
+    std::swap(roll_pending_, o.roll_pending_);
     std::swap(entries_, o.entries_);
     std::swap(locs_, o.locs_);
+    std::swap(loc_base_, o.loc_base_);
     std::swap(segs_, o.segs_);
+    std::swap(doomed_, o.doomed_);
+    std::swap(obsolete_, o.obsolete_);
     std::swap(durable_last_, o.durable_last_);
     std::swap(cut_pending_, o.cut_pending_);
     std::swap(broken_, o.broken_);
     std::swap(syncs_, o.syncs_);
     std::swap(bytes_written_, o.bytes_written_);
+    std::swap(snapshots_written_, o.snapshots_written_);
     std::swap(buf_, o.buf_);
+    std::swap(next_index_, o.next_index_);
+    std::swap(prev_term_, o.prev_term_);
+    std::swap(term_at_snap_, o.term_at_snap_);
   }
 
-  void close_all_() noexcept {
+  void close_active_() noexcept {
     if (active_fd_ >= 0) ::close(active_fd_);
+    active_fd_ = -1;
+  }
+  void close_all_() noexcept {
+    close_active_();
     if (dir_fd_ >= 0) ::close(dir_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
-    active_fd_ = dir_fd_ = lock_fd_ = -1;
+    dir_fd_ = lock_fd_ = -1;
   }
+
+  /// Last index whose record is on disk (durable_last_ or, while a cut is
+  /// pending, more).
+  [[nodiscard]] std::uint64_t disk_last_() const noexcept { return loc_base_ + locs_.size(); }
 
   [[nodiscard]] std::string path_(const std::string& name) const { return dir_ + "/" + name; }
 
@@ -310,6 +417,21 @@ class disk_log {
     }
   }
 
+  /// Reads up to `n` bytes at `off` into `p`; returns how many were read.
+  static std::size_t pread_all_(int fd, unsigned char* p, std::size_t n, std::uint64_t off, const std::string& file) {
+    std::size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::pread(fd, p + got, n - got, static_cast<off_t>(off + got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        io_fail("cannot read", file, errno);
+      }
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    return got;
+  }
+
   static std::vector<unsigned char> read_file_(const std::string& file) {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) io_fail("cannot open", file, errno);
@@ -330,14 +452,22 @@ class disk_log {
     return data;
   }
 
-  /// Writes `data` to `name` atomically: temp file, fsync, rename, directory fsync.
-  void write_atomically_(const std::string& name, const unsigned char* data, std::size_t n) {
+  struct piece {
+    const unsigned char* data;
+    std::size_t size;
+  };
+  /// Writes the pieces to `name` atomically: temp file, fsync, rename, directory fsync.
+  void write_atomically_(const std::string& name, std::initializer_list<piece> pieces) {
     const std::string tmp = path_(name + ".tmp");
     const std::string dst = path_(name);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) io_fail("cannot create", tmp, errno);
     try {
-      pwrite_all_(fd, data, n, 0, tmp);
+      std::uint64_t off = 0;
+      for (const piece& p : pieces) {
+        pwrite_all_(fd, p.data, p.size, off, tmp);
+        off += p.size;
+      }
       fsync_fd_(fd, tmp, false);
     } catch (...) {
       ::close(fd);
@@ -346,6 +476,13 @@ class disk_log {
     ::close(fd);
     if (::rename(tmp.c_str(), dst.c_str()) != 0) io_fail("cannot rename into place", dst, errno);
     fsync_dir_();
+  }
+  void write_atomically_(const std::string& name, const unsigned char* data, std::size_t n) {
+    write_atomically_(name, {piece{data, n}});
+  }
+
+  void unlink_(const std::string& file) {
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) io_fail("cannot remove", file, errno);
   }
 
   // ----------------------------------------------------------------- open
@@ -359,6 +496,20 @@ class disk_log {
     if (lock_fd_ < 0) io_fail("cannot open", lock, errno);
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
       throw log_error("disk_log: " + dir_ + " is in use by another process (" + lock + " is locked)");
+  }
+
+  [[nodiscard]] std::vector<std::string> list_dir_() const {
+    std::vector<std::string> names;
+    DIR* dp = ::opendir(dir_.c_str());
+    if (dp == nullptr) io_fail("cannot list", dir_, errno);
+    while (const dirent* de = ::readdir(dp)) names.emplace_back(de->d_name);
+    ::closedir(dp);
+    return names;
+  }
+
+  static bool all_digits(const std::string& s, std::size_t from, std::size_t n) {
+    return std::all_of(s.begin() + static_cast<std::ptrdiff_t>(from), s.begin() + static_cast<std::ptrdiff_t>(from + n),
+                       [](char c) { return c >= '0' && c <= '9'; });
   }
 
   void load_hard_state_() {
@@ -388,36 +539,126 @@ class disk_log {
     hs_dirty_ = false;
   }
 
+  /// Loads the newest snapshot file, if any; removes unfinished temp files
+  /// and marks older snapshot files for removal.
+  void load_snapshot_() {
+    struct found {
+      std::uint64_t index, term;
+      std::string name;
+    };
+    std::vector<found> snaps;
+    for (const std::string& name : list_dir_()) {
+      if (name.rfind("snap-", 0) != 0) continue;
+      if (name.ends_with(".tmp")) {
+        // A snapshot whose writing crashed before its rename: never part of the log.
+        warn_("disk_log: removing unfinished snapshot file " + path_(name));
+        unlink_(path_(name));
+      } else if (name.size() == 46 && name[25] == '-' && all_digits(name, 5, 20) && all_digits(name, 26, 20)) {
+        snaps.push_back({std::stoull(name.substr(5, 20)), std::stoull(name.substr(26, 20)), name});
+      } else {
+        warn_("disk_log: ignoring " + path_(name) + " (not a snapshot file name)");
+      }
+    }
+    if (snaps.empty()) return;
+    std::sort(snaps.begin(), snaps.end(),
+              [](const found& a, const found& b) { return std::tie(a.index, a.term) < std::tie(b.index, b.term); });
+    const found& f = snaps.back();
+    const std::string file = path_(f.name);
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) io_fail("cannot open", file, errno);
+    struct fd_closer {
+      int fd;
+      ~fd_closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) io_fail("cannot stat", file, errno);
+    const auto n = static_cast<std::uint64_t>(st.st_size);
+    unsigned char h[snapshot_header_bytes];
+    if (n < snapshot_header_bytes || pread_all_(fd, h, sizeof h, 0, file) != sizeof h)
+      corrupt(file, 0, "file of " + std::to_string(n) + " bytes is shorter than the snapshot header");
+    if (std::memcmp(h, "KVSNAP01", 8) != 0) corrupt(file, 0, "bad snapshot magic");
+    if (detail::get_u32(h + 36) != crc32c(h, 36)) corrupt(file, 36, "snapshot header checksum mismatch");
+    const std::uint64_t index = detail::get_u64(h + 8), term = detail::get_u64(h + 16), size = detail::get_u64(h + 24);
+    if (index != f.index || term != f.term || index == 0 || term == 0)
+      corrupt(file, 8, "snapshot header (index " + std::to_string(index) + ", term " + std::to_string(term) +
+                           ") disagrees with the file name");
+    if (size != n - snapshot_header_bytes)
+      corrupt(file, 24, "snapshot header promises " + std::to_string(size) + " data bytes, the file holds " +
+                            std::to_string(n - snapshot_header_bytes));
+    raft::bytes data = raft::bytes::for_overwrite(static_cast<std::size_t>(size));
+    if (size > 0) {
+      auto* dst = reinterpret_cast<unsigned char*>(data.fill_data());
+      if (pread_all_(fd, dst, static_cast<std::size_t>(size), snapshot_header_bytes, file) != size)
+        corrupt(file, snapshot_header_bytes, "file shrank while being read");
+    }
+    if (crc32c(data.data(), data.size()) != detail::get_u32(h + 32))
+      corrupt(file, snapshot_header_bytes, "snapshot data checksum mismatch (" + std::to_string(size) + " bytes)");
+    snap_index_ = index;
+    snap_term_ = raft::term_t{term};
+    snap_data_ = std::move(data);
+    snap_file_ = f.name;
+    for (std::size_t k = 0; k + 1 < snaps.size(); ++k) obsolete_.push_back(path_(snaps[k].name));
+  }
+
   void load_segments_() {
     std::vector<std::uint64_t> firsts;
-    DIR* dp = ::opendir(dir_.c_str());
-    if (dp == nullptr) io_fail("cannot list", dir_, errno);
-    while (const dirent* de = ::readdir(dp)) {
-      const std::string name = de->d_name;
-      if (name.size() == 24 && name.ends_with(".seg") &&
-          std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; })) {
+    for (const std::string& name : list_dir_()) {
+      if (name.size() == 24 && name.ends_with(".seg") && all_digits(name, 0, 20)) {
         firsts.push_back(std::stoull(name.substr(0, 20)));
       } else if (name.ends_with(".seg.tmp")) {
         // A segment whose creation crashed before its rename: never part of the log.
         warn_("disk_log: removing unfinished segment " + path_(name));
-        ::unlink(path_(name).c_str());
+        unlink_(path_(name));
       }
     }
-    ::closedir(dp);
     std::sort(firsts.begin(), firsts.end());
-    for (std::size_t k = 0; k < firsts.size(); ++k) {
-      const bool last = k + 1 == firsts.size();
-      segment s;
-      s.first = firsts[k];
-      s.path = path_(segment_name(firsts[k]));
-      if (s.first != entries_.size() + 1)
-        corrupt(s.path, 0,
-                "segment starts at index " + std::to_string(s.first) + " but the log so far ends at " +
-                    std::to_string(entries_.size()) + " (a segment is missing or misnamed)");
-      segs_.push_back(s);
-      load_segment_(segs_.size() - 1, last);
+    if (!firsts.empty() && firsts[0] == 0) corrupt(path_(segment_name(0)), 0, "a segment cannot start at index 0");
+    const std::uint64_t s = snap_index_;
+    // Segments followed by one starting at or below s + 1 hold only entries
+    // the snapshot covers: left over from a crash before compaction removed them.
+    std::size_t k0 = 0;
+    while (k0 + 1 < firsts.size() && firsts[k0 + 1] - 1 <= s) ++k0;
+    for (std::size_t k = 0; k < k0; ++k) obsolete_.push_back(path_(segment_name(firsts[k])));
+    loc_base_ = s;
+    next_index_ = k0 < firsts.size() ? firsts[k0] : s + 1;
+    if (next_index_ == 0 || next_index_ > s + 1) {
+      const std::string p = path_(segment_name(next_index_));
+      corrupt(p, 0,
+              "segment starts at index " + std::to_string(next_index_) + " but the log so far ends at " +
+                  std::to_string(s) + (s > 0 ? " (the snapshot's index)" : "") + " (a segment is missing or misnamed)");
     }
-    durable_last_ = entries_.size();
+    for (std::size_t k = k0; k < firsts.size(); ++k) {
+      segment seg;
+      seg.first = firsts[k];
+      seg.path = path_(segment_name(firsts[k]));
+      if (seg.first != next_index_)
+        corrupt(seg.path, 0,
+                "segment starts at index " + std::to_string(seg.first) + " but the log so far ends at " +
+                    std::to_string(next_index_ - 1) + " (a segment is missing or misnamed)");
+      segs_.push_back(seg);
+      load_segment_(segs_.size() - 1, k + 1 == firsts.size());
+    }
+    if (s > 0) {
+      if (term_at_snap_ && *term_at_snap_ != snap_term_.value) {
+        // A crash after the snapshot file was written and before the log it
+        // contradicts was removed: apply install_snapshot's rule now.
+        warn_("disk_log: the log holds entry " + std::to_string(s) + " with term " + std::to_string(*term_at_snap_) +
+              " but the snapshot has term " + std::to_string(snap_term_.value) + ": dropping the " +
+              std::to_string(entries_.size()) + " entries after it");
+        entries_.clear();
+      } else if (!entries_.empty() && !term_at_snap_ && entries_.front().term < snap_term_) {
+        corrupt(segs_.front().path, locs_.front().offset,
+                "entry " + std::to_string(s + 1) + " has term " + std::to_string(entries_.front().term.value) +
+                    ", below the snapshot's term " + std::to_string(snap_term_.value));
+      }
+      if (entries_.empty()) {
+        // Nothing after the snapshot: every segment is obsolete, newest first.
+        for (auto it = segs_.rbegin(); it != segs_.rend(); ++it) obsolete_.push_back(it->path);
+        segs_.clear();
+        locs_.clear();
+      }
+    }
+    durable_last_ = last_index().value;
     if (!segs_.empty()) open_active_();
   }
 
@@ -462,14 +703,19 @@ class disk_log {
       e.index = raft::index_t{detail::get_u64(body + 9)};
       if (body[17] >= raft::entry_kind_count) corrupt(s.path, off, "bad entry kind");
       e.kind = static_cast<raft::entry_kind>(body[17]);
-      if (e.index.value != entries_.size() + 1)
+      if (e.index.value != next_index_)
         corrupt(s.path, off, "entry index " + std::to_string(e.index.value) + " out of sequence (expected " +
-                                 std::to_string(entries_.size() + 1) + ")");
-      if (e.term.value == 0 || (!entries_.empty() && e.term < entries_.back().term))
+                                 std::to_string(next_index_) + ")");
+      if (e.term.value == 0 || e.term.value < prev_term_)
         corrupt(s.path, off, "entry term " + std::to_string(e.term.value) + " out of order");
-      if (len > entry_body_fixed) e.data = raft::bytes(body + entry_body_fixed, len - entry_body_fixed);
-      entries_.push_back(std::move(e));
-      locs_.push_back(location{static_cast<std::uint32_t>(k), off});
+      prev_term_ = e.term.value;
+      ++next_index_;
+      if (e.index.value == snap_index_) term_at_snap_ = e.term.value;
+      if (e.index.value > snap_index_) {
+        if (len > entry_body_fixed) e.data = raft::bytes(body + entry_body_fixed, len - entry_body_fixed);
+        entries_.push_back(std::move(e));
+        locs_.push_back(location{s.first, off});
+      }
       off += record_header_bytes + len;
     }
     if (torn) {
@@ -493,8 +739,20 @@ class disk_log {
     s.size = off;
   }
 
+  /// After a successful open: removes older snapshot files and segments that
+  /// only held entries the snapshot covers.
+  void remove_obsolete_files_() {
+    if (obsolete_.empty()) return;
+    for (const std::string& f : obsolete_) {
+      warn_("disk_log: removing " + f + " (superseded by snapshot " + snap_file_ + ")");
+      unlink_(f);
+    }
+    obsolete_.clear();
+    fsync_dir_();
+  }
+
   void open_active_() {
-    if (active_fd_ >= 0) ::close(active_fd_);
+    close_active_();
     active_fd_ = ::open(segs_.back().path.c_str(), O_WRONLY | O_CLOEXEC);
     if (active_fd_ < 0) io_fail("cannot open", segs_.back().path, errno);
   }
@@ -513,35 +771,60 @@ class disk_log {
 
   // ----------------------------------------------------------------- write
 
-  /// Cuts the disk back to entries [1, durable_last_].
+  /// Writes the snapshot file, then removes what it made obsolete.
+  void write_snapshot_() {
+    const std::string name = snapshot_name(snap_index_, snap_term_.value);
+    unsigned char h[snapshot_header_bytes];
+    std::memcpy(h, "KVSNAP01", 8);
+    detail::put_u64(h + 8, snap_index_);
+    detail::put_u64(h + 16, snap_term_.value);
+    detail::put_u64(h + 24, snap_data_.size());
+    detail::put_u32(h + 32, crc32c(snap_data_.data(), snap_data_.size()));
+    detail::put_u32(h + 36, crc32c(h, 36));
+    write_atomically_(name, {piece{h, sizeof h},
+                             piece{reinterpret_cast<const unsigned char*>(snap_data_.data()), snap_data_.size()}});
+    // The snapshot is durable: what it covers may go (in the order install_snapshot chose).
+    for (const std::string& f : doomed_) unlink_(f);
+    doomed_.clear();
+    if (!snap_file_.empty() && snap_file_ != name) unlink_(path_(snap_file_));
+    snap_file_ = name;
+    fsync_dir_();
+    snap_pending_ = false;
+    ++snapshots_written_;
+  }
+
+  /// Cuts the disk back to entries up to durable_last_.
   void cut_() {
     const std::uint64_t keep = durable_last_;
-    if (keep < locs_.size()) {
-      const location at = locs_[static_cast<std::size_t>(keep)];  // where entry keep+1 starts
-      if (active_fd_ >= 0) {
-        ::close(active_fd_);
-        active_fd_ = -1;
-      }
-      while (segs_.size() > at.seg + 1) {
-        if (::unlink(segs_.back().path.c_str()) != 0) io_fail("cannot remove", segs_.back().path, errno);
+    if (keep < disk_last_()) {
+      const location at = locs_[static_cast<std::size_t>(keep - loc_base_)];  // where entry keep+1 starts
+      close_active_();
+      while (!segs_.empty() && segs_.back().first != at.seg_first) {
+        unlink_(segs_.back().path);
         segs_.pop_back();
       }
+      RAFT_ASSERT(!segs_.empty(), "disk_log: the segment of a record to cut is gone");
       open_active_();
       if (::ftruncate(active_fd_, static_cast<off_t>(at.offset)) != 0) io_fail("cannot truncate", segs_.back().path, errno);
       segs_.back().size = at.offset;
       fsync_fd_(active_fd_, segs_.back().path, false);
       fsync_dir_();
-      locs_.resize(static_cast<std::size_t>(keep));
+      locs_.resize(static_cast<std::size_t>(keep - loc_base_));
     }
     cut_pending_ = false;
   }
 
   void write_entries_() {
-    if (segs_.empty()) new_segment_(durable_last_ + 1);
+    if (segs_.empty() || (roll_pending_ && segs_.back().size > segment_header_bytes)) {
+      // The first entry after a snapshot starts a segment (the active one is
+      // synced already), so that the next snapshot can unlink this one whole.
+      new_segment_(durable_last_ + 1);
+    }
+    roll_pending_ = false;
     buf_.clear();
     std::uint64_t buf_start = segs_.back().size;
-    for (std::uint64_t i = durable_last_ + 1; i <= entries_.size(); ++i) {
-      const entry_type& e = entries_[static_cast<std::size_t>(i - 1)];
+    for (std::uint64_t i = durable_last_ + 1; i <= last_index().value; ++i) {
+      const entry_type& e = entries_[static_cast<std::size_t>(i - snap_index_ - 1)];
       const std::size_t len = entry_body_fixed + e.data.size();
       if (len > max_record_bytes) throw log_error("disk_log: entry " + std::to_string(i) + " is too large");
       const std::uint64_t rec = record_header_bytes + len;
@@ -565,12 +848,13 @@ class disk_log {
       detail::put_u32(p, static_cast<std::uint32_t>(len));
       detail::put_u32(p + 4, crc32c(body, len));
       detail::put_u32(p + 8, crc32c(p, 8));
-      locs_.push_back(location{static_cast<std::uint32_t>(segs_.size() - 1), segs_.back().size});
+      RAFT_ASSERT(disk_last_() + 1 == i, "disk_log: record locations out of step");
+      locs_.push_back(location{segs_.back().first, segs_.back().size});
       segs_.back().size += rec;
     }
     flush_buf_(buf_start);
     fsync_fd_(active_fd_, segs_.back().path, true);
-    durable_last_ = entries_.size();
+    durable_last_ = last_index().value;
   }
 
   void flush_buf_(std::uint64_t at) {
@@ -586,15 +870,30 @@ class disk_log {
   int active_fd_ = -1;
   hard_state_type hs_{};
   bool hs_dirty_ = false;
-  std::vector<entry_type> entries_;  // entries_[k] has index k + 1
-  std::vector<location> locs_;       // where entries 1..locs_.size() are on disk
+  // The snapshot (in memory; on disk once snap_pending_ is false).
+  std::uint64_t snap_index_ = 0;
+  raft::term_t snap_term_{};
+  raft::bytes snap_data_;
+  std::string snap_file_;      // name of the snapshot file on disk ("" if none)
+  bool snap_pending_ = false;  // the snapshot must still be written
+  bool roll_pending_ = false;  // the next entry written starts a new segment
+  std::deque<entry_type> entries_;  // entries_[k] has index snap_index_ + 1 + k
+  std::deque<location> locs_;       // locs_[k]: where entry loc_base_ + 1 + k is on disk
+  std::uint64_t loc_base_ = 0;
   std::vector<segment> segs_;
-  std::uint64_t durable_last_ = 0;   // entries 1..durable_last_ are on disk (and in memory)
+  std::vector<std::string> doomed_;    // segment files to unlink once the pending snapshot is durable
+  std::vector<std::string> obsolete_;  // open(): files to remove once everything checked out
+  std::uint64_t durable_last_ = 0;     // entries up to here are on disk (and in memory), or covered by the snapshot
   bool cut_pending_ = false;
   bool broken_ = false;
   std::uint64_t syncs_ = 0;
   std::uint64_t bytes_written_ = 0;
+  std::uint64_t snapshots_written_ = 0;
   std::vector<unsigned char> buf_;
+  // open() only: the next index expected, the last term seen, the term of the snapshot's entry if on disk.
+  std::uint64_t next_index_ = 1;
+  std::uint64_t prev_term_ = 0;
+  std::optional<std::uint64_t> term_at_snap_;
 };
 
 static_assert(raft::check_log<disk_log, raft::default_transport>());

@@ -13,8 +13,11 @@
 //   4. carry out the output of all those calls together: one sync() of the
 //      disk log if any of them set `persist` (group commit: one fdatasync for
 //      every entry and vote of the iteration), then queue every message to
-//      its peer, then apply the committed entries and answer the clients
+//      its peer, then restore the state machine if the output carries a
+//      snapshot, then apply the committed entries and answer the clients
 //      waiting on them (matched by index and term), then log role changes;
+//      then, if --snapshot-every entries were applied since the last
+//      snapshot, serialize the store, node.compact() and sync again;
 //   5. write what can be written without blocking.
 // Nothing that depends on a write leaves the process before that write is on
 // disk: messages and client answers are only produced after step 4's sync.
@@ -37,6 +40,7 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -68,6 +72,7 @@ struct options {
   std::uint32_t max_frame = std::uint32_t{16} << 20;
   int request_timeout_ms = 5000;
   std::uint64_t segment_bytes = std::uint64_t{64} << 20;
+  std::uint64_t snapshot_every = 10000;
   bool fsync = true;
   bool debug = false;
   std::uint64_t seed = 0;
@@ -110,8 +115,11 @@ void on_signal(int) {
                "  --max-frame N           largest peer frame in bytes (default 16777216)\n"
                "  --request-timeout-ms N  answer 504 after this long without a commit (default 5000)\n"
                "  --segment-bytes N       log segment size (default 67108864)\n"
+               "  --snapshot-every N      snapshot the store and compact the log every N applied entries\n"
+               "                          (default 10000; 0: never)\n"
                "  --no-fsync              skip fsync (benchmark comparison only: loses acknowledged writes on a crash)\n"
-               "  --debug                 enable /debug/local/KEY and /debug/committed (used by the tests)\n"
+               "  --debug                 enable /debug/local/KEY and /debug/committed, and journal every applied\n"
+               "                          entry to DATA/debug-applied (used by the tests)\n"
                "  --seed N                election randomness seed (default: from the clock)\n",
                why);
   std::exit(2);
@@ -155,6 +163,7 @@ options parse_args(int argc, char** argv) {
     else if (a == "--max-frame") o.max_frame = static_cast<std::uint32_t>(num(val(), "--max-frame"));
     else if (a == "--request-timeout-ms") o.request_timeout_ms = static_cast<int>(num(val(), "--request-timeout-ms"));
     else if (a == "--segment-bytes") o.segment_bytes = num(val(), "--segment-bytes");
+    else if (a == "--snapshot-every") o.snapshot_every = num(val(), "--snapshot-every");
     else if (a == "--no-fsync") o.fsync = false;
     else if (a == "--debug") o.debug = true;
     else if (a == "--seed") o.seed = num(val(), "--seed");
@@ -216,7 +225,8 @@ std::string hex(std::string_view s) {
 class server {
  public:
   server(options o, kv::disk_log log)
-      : opt_(std::move(o)), node_(make_config_(opt_), std::move(log)) {}
+      : opt_(std::move(o)), node_(make_config_(opt_), std::move(log)),
+        startup_snapshot_(node_.log().snapshot_index().value) {}
 
   int run() {
     raft_listen_ = kv::listen_on(opt_.peers.at(opt_.id));
@@ -228,10 +238,16 @@ class server {
         p->ep = ep;
         peers_out_.push_back(std::move(p));
       }
-    logf("INFO", "node %" PRIu64 " of cluster '%s' up: raft on %s, clients on %s, term %" PRIu64 ", log %" PRIu64
-         " entries, fsync %s",
+    if (opt_.debug) {
+      const std::string j = journal_path_();
+      journal_fd_ = ::open(j.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (journal_fd_ < 0) throw kv::log_error("cannot open " + j + ": " + std::strerror(errno));
+    }
+    logf("INFO", "node %" PRIu64 " of cluster '%s' up: raft on %s, clients on %s, term %" PRIu64 ", snapshot at %" PRIu64
+         ", log up to %" PRIu64 ", fsync %s, snapshot every %" PRIu64 " entries",
          opt_.id, opt_.cluster.c_str(), opt_.peers.at(opt_.id).str().c_str(), opt_.listen.str().c_str(),
-         node_.term().value, node_.last_index().value, opt_.fsync ? "on" : "OFF");
+         node_.term().value, node_.log().snapshot_index().value, node_.last_index().value, opt_.fsync ? "on" : "OFF",
+         opt_.snapshot_every);
     next_tick_ = kv::now_ms() + opt_.tick_ms;
     while (!stopping_) iterate_();
     shutdown_();
@@ -293,6 +309,8 @@ class server {
     c.max_inflight = 256;
     c.max_append_bytes = std::size_t{1} << 20;
     c.max_append_entries = 4096;
+    // A chunk must fit in a peer frame (with room for the message around it).
+    c.snapshot_chunk_bytes = std::min<std::size_t>(std::size_t{1} << 20, o.max_frame / 2);
     c.random_seed = o.seed;
     return c;
   }
@@ -364,6 +382,11 @@ class server {
   // ---------------------------------------------------------- the output
 
   void process_output_() {
+    handle_output_();
+    if (maybe_compact_()) handle_output_();  // the compaction's own output: a sync
+  }
+
+  void handle_output_() {
     // 1. Durability first: one sync for everything this iteration wrote.
     if (out_.persist || node_.log().dirty()) {
       node_.log().sync();
@@ -372,11 +395,12 @@ class server {
     // 2. Messages.
     for (auto& m : out_.messages) queue_message_(m);
     for (auto& p : peers_out_) flush_peer_(*p);
-    // 3. Restore from a snapshot (only once the core has snapshots; kv-server
-    //    never compacts, so no peer sends one), then apply, answer waiting clients.
-    refuse_snapshot_(out_);
+    // 3. Restore the state machine from a snapshot (received from the leader,
+    //    or the local one after a restart), 4. then apply, answer waiting clients.
+    if (out_.snapshot) restore_(*out_.snapshot);
     for (const auto& e : out_.committed) apply_(e);
-    // 4. Role changes.
+    flush_journal_();
+    // 5. Role changes.
     for (const auto& c : out_.changes) {
       logf("INFO", "now %s in term %" PRIu64 ", leader %s", raft::to_string(c.role), c.term.value,
            c.leader ? std::to_string(*c.leader).c_str() : "unknown");
@@ -385,14 +409,69 @@ class server {
     for (auto& [id, c] : clients_) flush_client_(*c);
   }
 
-  template <class Output>
-  static void refuse_snapshot_(const Output& o) {
-    if constexpr (requires { o.snapshot; }) {
-      if (o.snapshot) throw kv::log_error("received a snapshot, which this kv-server version cannot install");
+  /// Replaces the store with a snapshot's state (output step 3).
+  void restore_(const raft::snapshot& s) {
+    if (s.index.value <= applied_)
+      throw std::logic_error("raft invariant broken: snapshot at index " + std::to_string(s.index.value) +
+                             " handed out after index " + std::to_string(applied_) + " was applied");
+    const std::int64_t t0 = kv::now_us();
+    if (auto why = store_.restore(s.data.span()))
+      throw std::runtime_error("the snapshot at index " + std::to_string(s.index.value) + " (term " +
+                               std::to_string(s.term.value) + ", " + std::to_string(s.data.size()) +
+                               " bytes) cannot be restored: " + *why);
+    const bool local = applied_ == 0 && s.index.value == startup_snapshot_;
+    if (!local) ++snapshots_installed_;
+    logf("INFO",
+         "restored the store from %s: index %" PRIu64 ", term %" PRIu64 ", %zu bytes, %zu keys, %zu sessions (%" PRId64
+         " us)",
+         local ? "the local snapshot" : "a snapshot received from the leader", s.index.value, s.term.value,
+         s.data.size(), store_.size(), store_.sessions(), kv::now_us() - t0);
+    applied_ = s.index.value;
+    // Requests waiting on indexes the snapshot covers: whether their entry or
+    // another leader's took the index cannot be told any more.
+    for (auto it = pending_.begin(); it != pending_.end() && it->first <= s.index.value;) {
+      if (auto c = clients_.find(it->second.client); c != clients_.end())
+        reply_(*c->second, 503, "this node installed a snapshot covering the request; it may or may not be applied\n",
+               "X-Outcome: unknown\r\n");
+      it = pending_.erase(it);
     }
+    if (journal_fd_ >= 0)
+      journal_buf_ += std::to_string(s.index.value) + " " + std::to_string(s.term.value) + " snapshot\n";
+  }
+
+  /// After the output: snapshot the store and compact the log once
+  /// --snapshot-every entries were applied since the last snapshot.
+  bool maybe_compact_() {
+    if (opt_.snapshot_every == 0) return false;
+    const raft::index_t upto = node_.applied_index();
+    const std::uint64_t snap = node_.log().snapshot_index().value;
+    if (upto.value < snap + opt_.snapshot_every || upto.value != applied_) return false;
+    const std::int64_t t0 = kv::now_us();
+    raft::bytes data = store_.snapshot();
+    const std::size_t size = data.size();
+    const auto st = node_.compact(upto, std::move(data), out_);
+    if (st != raft::compact_status::ok) {
+      logf("WARN", "cannot compact the log at index %" PRIu64 ": %s", upto.value, raft::to_string(st));
+      return false;
+    }
+    node_.log().sync();
+    ++syncs_;
+    ++snapshots_taken_;
+    const auto& l = node_.log();
+    logf("INFO",
+         "compacted the log up to index %" PRIu64 " (term %" PRIu64 "): snapshot of %zu bytes (%zu keys); log now %" PRIu64
+         " entries, %zu segments, %" PRIu64 " bytes (%" PRId64 " us)",
+         upto.value, l.snapshot_term().value, size, store_.size(), l.last_index().value - upto.value, l.segment_count(),
+         l.segment_bytes(), kv::now_us() - t0);
+    return true;
   }
 
   void apply_(const node_t::entry_type& e) {
+    if (e.index.value != applied_ + 1)
+      throw std::logic_error("raft invariant broken: entry " + std::to_string(e.index.value) + " handed out after " +
+                             std::to_string(applied_));
+    applied_ = e.index.value;
+    if (journal_fd_ >= 0) journal_buf_ += entry_line_(e);
     kv::result res;
     bool have_result = false;
     if (e.kind == raft::entry_kind::command) {
@@ -823,36 +902,90 @@ class server {
 
   std::string status_json_() const {
     const auto& l = node_.leader();
-    char buf[512];
+    const auto& log = node_.log();
+    char buf[1024];
     std::snprintf(buf, sizeof buf,
                   "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"term\":%" PRIu64 ",\"leader\":%s,\"commit\":%" PRIu64
-                  ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%zu,\"syncs\":%" PRIu64 "}\n",
+                  ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%zu,\"syncs\":%" PRIu64
+                  ",\"snapshot_index\":%" PRIu64 ",\"snapshot_term\":%" PRIu64 ",\"snapshot_bytes\":%zu"
+                  ",\"snapshots_taken\":%" PRIu64 ",\"snapshots_installed\":%" PRIu64 ",\"log_entries\":%" PRIu64
+                  ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 "}\n",
                   opt_.id, raft::to_string(node_.role()), node_.term().value, l ? std::to_string(*l).c_str() : "null",
                   node_.commit_index().value, node_.applied_index().value, node_.last_index().value, store_.size(),
-                  syncs_);
+                  syncs_, log.snapshot_index().value, log.snapshot_term().value, log.snapshot_data().size(),
+                  snapshots_taken_, snapshots_installed_, log.last_index().value - log.snapshot_index().value,
+                  log.segment_count(), log.segment_bytes());
     return buf;
   }
 
-  /// Debug: committed entries from ?from=N on, one per line:
-  ///   index term kind op client seq key-hex value-hex
+  /// One line of the applied-entries journal and of /debug/committed:
+  ///   index term kind [op client seq key-hex value-hex]
+  static std::string entry_line_(const node_t::entry_type& e) {
+    std::string out = std::to_string(e.index.value) + " " + std::to_string(e.term.value);
+    if (e.kind == raft::entry_kind::noop) return out + " noop\n";
+    auto cmd = kv::decode(e.data.span());
+    if (!cmd) return out + " bad\n";
+    return out + " cmd " + kv::to_string(cmd->op) + " " + std::to_string(cmd->client) + " " + std::to_string(cmd->seq) +
+           " " + hex(cmd->key) + " " + hex(cmd->value) + "\n";
+  }
+
+  [[nodiscard]] std::string journal_path_() const { return opt_.data + "/debug-applied"; }
+
+  void flush_journal_() {
+    if (journal_fd_ < 0 || journal_buf_.empty()) return;
+    // write(), no fsync: the journal is for the tests, which kill processes,
+    // not machines. Written before any client hears about these entries.
+    std::size_t off = 0;
+    while (off < journal_buf_.size()) {
+      const ssize_t w = ::write(journal_fd_, journal_buf_.data() + off, journal_buf_.size() - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw kv::log_error("cannot write " + journal_path_() + ": " + std::strerror(errno));
+      }
+      off += static_cast<std::size_t>(w);
+    }
+    journal_buf_.clear();
+  }
+
+  /// Debug: the committed entries this node applied from ?from=N on, one per
+  /// line (entry_line_()), read back from the journal of every incarnation of
+  /// this node - so compaction does not hide them. An index this node only
+  /// got inside a snapshot reads "N - snapshot"; one it applied with two
+  /// different contents (which Raft forbids) reads "N - CONFLICT ...".
   std::string committed_dump_(const std::string& query) const {
     std::uint64_t from = 1;
     if (query.rfind("from=", 0) == 0) from = std::max<std::uint64_t>(1, std::strtoull(query.c_str() + 5, nullptr, 10));
+    const std::uint64_t upto = applied_;
+    std::vector<std::string> lines(static_cast<std::size_t>(upto + 1));
+    std::uint64_t covered = 0;
+    if (FILE* f = std::fopen(journal_path_().c_str(), "rb")) {
+      char* line = nullptr;
+      std::size_t cap = 0;
+      ssize_t n = 0;
+      while ((n = ::getline(&line, &cap, f)) > 0) {
+        std::string l(line, static_cast<std::size_t>(n));
+        const std::uint64_t idx = std::strtoull(l.c_str(), nullptr, 10);
+        if (l.ends_with(" snapshot\n")) {
+          covered = std::max(covered, idx);
+          continue;
+        }
+        if (idx == 0 || idx > upto) continue;
+        std::string& slot = lines[static_cast<std::size_t>(idx)];
+        if (slot.empty()) {
+          slot = std::move(l);
+        } else if (slot != l && slot.find(" - CONFLICT ") == std::string::npos) {
+          slot.pop_back();
+          slot = std::to_string(idx) + " - CONFLICT " + slot + " | " + l;
+        }
+      }
+      std::free(line);
+      std::fclose(f);
+    }
     std::string out;
-    for (std::uint64_t i = from; i <= node_.applied_index().value; ++i) {
-      const auto& e = node_.log().entry_at(raft::index_t{i});
-      out += std::to_string(i) + " " + std::to_string(e.term.value);
-      if (e.kind == raft::entry_kind::noop) {
-        out += " noop\n";
-        continue;
-      }
-      auto cmd = kv::decode(e.data.span());
-      if (!cmd) {
-        out += " bad\n";
-        continue;
-      }
-      out += std::string(" cmd ") + kv::to_string(cmd->op) + " " + std::to_string(cmd->client) + " " +
-             std::to_string(cmd->seq) + " " + hex(cmd->key) + " " + hex(cmd->value) + "\n";
+    for (std::uint64_t i = from; i <= upto; ++i) {
+      const std::string& l = lines[static_cast<std::size_t>(i)];
+      if (!l.empty()) out += l;
+      else out += std::to_string(i) + (i <= covered ? " - snapshot\n" : " - missing\n");
     }
     return out;
   }
@@ -895,6 +1028,7 @@ class server {
       if (p->fd >= 0) ::close(p->fd);
     ::close(raft_listen_);
     ::close(http_listen_);
+    if (journal_fd_ >= 0) ::close(journal_fd_);
     logf("INFO", "stopped cleanly (term %" PRIu64 ", commit %" PRIu64 ", %" PRIu64 " syncs)", node_.term().value,
          node_.commit_index().value, syncs_);
   }
@@ -923,6 +1057,12 @@ class server {
   std::int64_t next_tick_ = 0;
   bool stopping_ = false;
   std::uint64_t syncs_ = 0;
+  const std::uint64_t startup_snapshot_;  // the Log's snapshot index when the server started
+  std::uint64_t applied_ = 0;             // last index applied to store_ (by entry or snapshot)
+  std::uint64_t snapshots_taken_ = 0;
+  std::uint64_t snapshots_installed_ = 0;  // received from a leader (not the local one at startup)
+  int journal_fd_ = -1;                    // --debug: DATA/debug-applied
+  std::string journal_buf_;
   std::uint64_t jitter_state_ = static_cast<std::uint64_t>(kv::now_us());
 };
 

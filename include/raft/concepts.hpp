@@ -93,10 +93,13 @@ consteval bool check_transport() {
 /// many calls) can share one fsync as long as their messages wait for it.
 /// Reads must observe buffered writes. memory_log needs no flushing.
 ///
-/// Snapshots. install_snapshot() stores a snapshot durably and drops the
-/// entries it covers (the node calls it when the application compacts, and
-/// when a follower receives one from the leader); snapshot_index(),
-/// snapshot_term() and snapshot_data() describe the stored one.
+/// Snapshots. install_snapshot() stores a snapshot and drops the entries it
+/// covers (the node calls it when the application compacts, and when a
+/// follower receives one from the leader); snapshot_index(), snapshot_term()
+/// and snapshot_data() describe the stored one. Like every other write it may
+/// be buffered until the caller flushes (the node sets `persist`), but the
+/// flush must make the snapshot durable before or together with dropping the
+/// covered entries, never after.
 template <class L>
 concept log_store =
     requires {

@@ -65,6 +65,9 @@ struct node_status {
   std::uint64_t leader = 0;  // 0: unknown
   std::uint64_t commit = 0;
   std::uint64_t applied = 0;
+  std::uint64_t snapshot_index = 0;
+  std::uint64_t log_entries = 0;  // entries after the snapshot
+  std::uint64_t log_bytes = 0;    // bytes in the segment files
 };
 
 inline std::string json_field(const std::string& json, const std::string& name) {
@@ -198,6 +201,9 @@ class cluster {
     s.leader = std::strtoull(json_field(r.resp.body, "leader").c_str(), nullptr, 10);
     s.commit = std::strtoull(json_field(r.resp.body, "commit").c_str(), nullptr, 10);
     s.applied = std::strtoull(json_field(r.resp.body, "applied").c_str(), nullptr, 10);
+    s.snapshot_index = std::strtoull(json_field(r.resp.body, "snapshot_index").c_str(), nullptr, 10);
+    s.log_entries = std::strtoull(json_field(r.resp.body, "log_entries").c_str(), nullptr, 10);
+    s.log_bytes = std::strtoull(json_field(r.resp.body, "log_bytes").c_str(), nullptr, 10);
     return s;
   }
 

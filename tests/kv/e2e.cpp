@@ -10,9 +10,20 @@
 //   1. SIGKILLs the leader, later restarts it;
 //   2. SIGKILLs a follower while the clients keep writing, later restarts it;
 //   3. SIGTERMs a follower (must exit 0: graceful shutdown) and restarts it.
+// The servers snapshot their store and compact their logs every 50 applied
+// entries (--snapshot-every 50), so the follower of step 2 is too far behind
+// when it comes back for the leader's log: it must be brought up to date by
+// InstallSnapshot.
 // Then, with the clients stopped and every node caught up, it checks:
-//   * the committed logs of all nodes are identical (state machine safety);
-//   * every acknowledged write is in every node's committed log, exactly once;
+//   * the committed logs of all nodes are identical (state machine safety) -
+//     as journalled by each node while applying (--debug), compaction aside:
+//     an index a node only received inside a snapshot is skipped;
+//   * every acknowledged write is in every node's committed log, exactly once
+//     (or, on a node that got it inside a snapshot, in another node's log);
+//   * snapshots were taken, the restarted follower installed one from the
+//     leader, and the segment files of every node stayed below a bound
+//     (sampled during the whole run) while the cluster applied thousands of
+//     entries;
 //   * no write the server said was not applied (503 X-Outcome: not-applied,
 //     or a redirect) is in any log;
 //   * every node's local state equals a final linearizable read, key by key;
@@ -24,6 +35,7 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -129,10 +141,13 @@ void client_loop(int c, std::uint64_t seed, kvtest::cluster& cl, std::atomic<boo
   }
 }
 
-/// Parses /debug/committed: index -> line, and (client, seq) -> count.
+/// Parses /debug/committed: index -> line, and (client, seq) -> count and index.
 struct committed_log {
   std::vector<std::string> lines;
+  std::vector<bool> in_snapshot;  // [i]: index i + 1 reached this node only inside a snapshot
   std::map<std::pair<std::uint64_t, std::uint64_t>, int> writes;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> index_of;
+  std::size_t snapshot_lines = 0, bad_lines = 0;
 };
 
 std::optional<committed_log> fetch_committed(kvtest::cluster& cl, std::uint64_t id) {
@@ -148,9 +163,35 @@ std::optional<committed_log> fetch_committed(kvtest::cluster& cl, std::uint64_t 
     std::string idx, term, kind, op;
     std::uint64_t client = 0, seq = 0;
     f >> idx >> term >> kind;
-    if (kind == "cmd" && (f >> op >> client >> seq) && op != "get" && client != 0) ++log.writes[{client, seq}];
+    log.in_snapshot.push_back(term == "-" && kind == "snapshot");
+    if (log.in_snapshot.back()) ++log.snapshot_lines;
+    else if (term == "-" && ++log.bad_lines <= 3) fail("node %" PRIu64 "'s committed log: %s", id, line.c_str());
+    if (kind == "cmd" && (f >> op >> client >> seq) && op != "get" && client != 0) {
+      ++log.writes[{client, seq}];
+      log.index_of[{client, seq}] = std::strtoull(idx.c_str(), nullptr, 10);
+    }
   }
   return log;
+}
+
+/// Bytes in node `id`'s segment files right now (files may vanish while we look).
+std::uint64_t segment_bytes(const kvtest::cluster& cl, std::uint64_t id) {
+  std::uint64_t n = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(cl.dir() + "/n" + std::to_string(id), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->path().extension() != ".seg") continue;
+    std::error_code ec2;
+    const auto size = std::filesystem::file_size(it->path(), ec2);
+    if (!ec2) n += size;
+  }
+  return n;
+}
+
+std::size_t count_of(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
 }
 
 }  // namespace
@@ -171,8 +212,14 @@ int main(int argc, char** argv) {
   }
   say("kv-e2e seed %" PRIu64 " (replay the client choices with --seed %" PRIu64 ")", seed, seed);
   ::signal(SIGPIPE, SIG_IGN);
+  constexpr std::uint64_t snapshot_every = 50;
+  // Segment files per node, at most: entries since the previous snapshot
+  // (twice snapshot_every, about 60 bytes each) plus what is in flight, with
+  // a wide margin. Without compaction a node ends the run with about 10 000
+  // entries in its segments, roughly 600 KB.
+  constexpr std::uint64_t segment_bound = 32 * 1024;
   kvtest::cluster cl(argv[1], 3, {"--tick-ms", "10", "--election-ticks", "20", "--request-timeout-ms", "2000",
-                                  "--seed", std::to_string(seed)});
+                                  "--snapshot-every", std::to_string(snapshot_every), "--seed", std::to_string(seed)});
   if (keep) cl.keep_dir();
   for (std::uint64_t id = 1; id <= 3; ++id) cl.start(id);
   const std::uint64_t first_leader = cl.wait_leader(10000);
@@ -191,9 +238,20 @@ int main(int argc, char** argv) {
     threads.emplace_back(client_loop, c, seed, std::ref(cl), std::ref(stop), std::ref(hist[static_cast<std::size_t>(c)]));
 
   const std::int64_t t0 = kv::now_us();
+  std::vector<std::uint64_t> max_segment_bytes(4, 0);
+  std::int64_t next_sample = 0;
+  auto sample_disk = [&] {
+    for (std::uint64_t id = 1; id <= 3; ++id) max_segment_bytes[id] = std::max(max_segment_bytes[id], segment_bytes(cl, id));
+  };
   auto at = [&](double s) {
     const std::int64_t target = t0 + static_cast<std::int64_t>(s * seconds / 13.0 * 1e6);
-    while (kv::now_us() < target) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (kv::now_us() < target) {
+      if (kv::now_us() >= next_sample) {
+        sample_disk();
+        next_sample = kv::now_us() + 100000;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   };
   struct window {
     const char* what;
@@ -214,7 +272,10 @@ int main(int argc, char** argv) {
     say("nemesis: restart node %" PRIu64, victim);
     cl.start(victim);
   }
-  // 2. Kill a follower mid-write, restart it.
+  // 2. Kill a follower mid-write, restart it (by then the leader has
+  //    compacted away what it missed: it comes back through InstallSnapshot).
+  std::uint64_t revived = 0;
+  std::size_t revived_log_from = 0;
   at(7.0);
   const std::uint64_t leader2 = cl.wait_leader(5000);
   if (leader2 == 0) fail("no leader after restarting the old leader");
@@ -228,6 +289,8 @@ int main(int argc, char** argv) {
     at(10.0);
     outages.back().to = kv::now_us();
     say("nemesis: restart node %" PRIu64, follower);
+    revived = follower;
+    revived_log_from = cl.read_log(follower).size();
     cl.start(follower);
   }
   // 3. Graceful shutdown of a follower (SIGTERM must end it with status 0), restart.
@@ -311,34 +374,86 @@ int main(int argc, char** argv) {
   }
   for (std::size_t k = 1; k < logs.size(); ++k) {
     const std::size_t n = std::min(logs[0].lines.size(), logs[k].lines.size());
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
+      if (logs[0].in_snapshot[i] || logs[k].in_snapshot[i]) continue;
       if (logs[0].lines[i] != logs[k].lines[i]) {
         fail("committed logs differ at index %zu: '%s' vs '%s'", i + 1, logs[0].lines[i].c_str(), logs[k].lines[i].c_str());
         break;
       }
+    }
   }
-  std::size_t missing = 0, phantom = 0, dup = 0, resolved_unknown = 0;
+  // Every index up to the barrier was applied entry by entry by some node
+  // (a snapshot only carries what some node applied).
+  if (!logs.empty()) {
+    std::size_t nowhere = 0;
+    for (std::size_t i = 0; i < barrier; ++i) {
+      bool seen = false;
+      for (const auto& l : logs) seen = seen || (i < l.lines.size() && !l.in_snapshot[i]);
+      if (!seen && ++nowhere <= 3) fail("index %zu was applied as an entry by no node", i + 1);
+    }
+  }
+  // Where each write landed, from whichever node applied it as an entry.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> index_of;
+  for (const auto& l : logs) index_of.insert(l.index_of.begin(), l.index_of.end());
+  std::size_t missing = 0, phantom = 0, dup = 0, resolved_unknown = 0, via_snapshot = 0;
   for (auto& r : all) {
     if (r.op.k == operation::kind::get) continue;
+    const auto where = index_of.find({r.client, r.seq});
     for (std::size_t k = 0; k < logs.size(); ++k) {
       auto it = logs[k].writes.find({r.client, r.seq});
       const int count = it == logs[k].writes.end() ? 0 : it->second;
       if (count > 1 && ++dup <= 5) fail("write %" PRIu64 "/%" PRIu64 " appears %d times in a log", r.client, r.seq, count);
+      if (count == 0 && where != index_of.end() && where->second <= logs[k].lines.size() &&
+          logs[k].in_snapshot[where->second - 1]) {
+        ++via_snapshot;  // node k got it inside a snapshot
+        continue;
+      }
       if (r.f == record::fate::acked && count == 0 && ++missing <= 5)
         fail("acknowledged %s of %s (client %" PRIu64 " seq %" PRIu64 ") is missing from node %zu's log",
              r.op.k == operation::kind::put ? "put" : "delete", r.key.c_str(), r.client, r.seq, k + 1);
-      if (r.f == record::fate::failed && count != 0 && ++phantom <= 5)
-        fail("write %" PRIu64 "/%" PRIu64 " was answered as not applied (status %d) but is in the log", r.client, r.seq, r.status);
     }
+    if (r.f == record::fate::failed && where != index_of.end() && ++phantom <= 5)
+      fail("write %" PRIu64 "/%" PRIu64 " was answered as not applied (status %d) but was applied at index %" PRIu64,
+           r.client, r.seq, r.status, where->second);
     // An unanswered write that is in no log never took effect: drop it.
-    if (r.f == record::fate::unknown && !logs.empty() && logs[0].writes.count({r.client, r.seq}) == 0) {
+    if (r.f == record::fate::unknown && !logs.empty() && where == index_of.end()) {
       r.f = record::fate::failed;
       ++resolved_unknown;
     }
   }
   say("logs: %zu entries agree on all nodes; acknowledged writes missing: %zu; phantom writes: %zu; "
-      "%zu unknown writes resolved as never applied",
-      logs.empty() ? 0 : logs[0].lines.size(), missing, phantom, resolved_unknown);
+      "%zu unknown writes resolved as never applied; %zu (node, write) pairs only inside a snapshot",
+      logs.empty() ? 0 : logs[0].lines.size(), missing, phantom, resolved_unknown, via_snapshot);
+
+  // Snapshots and compaction.
+  sample_disk();
+  std::size_t taken = 0, installed = 0;
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    const std::string log = cl.read_log(id);
+    const std::size_t t = count_of(log, "compacted the log up to index");
+    const std::size_t i = count_of(log, "restored the store from a snapshot received from the leader");
+    taken += t;
+    installed += i;
+    auto s = cl.status(id, 2000);
+    say("snapshots: node %" PRIu64 " took %zu, installed %zu from the leader; now snapshot_index %" PRIu64
+        ", %" PRIu64 " entries and %" PRIu64 " bytes in its segments (at most %" PRIu64 " bytes during the run)",
+        id, t, i, s ? s->snapshot_index : 0, s ? s->log_entries : 0, s ? s->log_bytes : 0, max_segment_bytes[id]);
+    if (!s) fail("no /status from node %" PRIu64, id);
+    else if (s->snapshot_index == 0 || s->snapshot_index + 3 * snapshot_every < s->applied)
+      fail("node %" PRIu64 " has snapshot_index %" PRIu64 " with %" PRIu64 " applied: it does not compact", id,
+           s->snapshot_index, s->applied);
+    if (max_segment_bytes[id] > segment_bound)
+      fail("node %" PRIu64 "'s segment files reached %" PRIu64 " bytes, above the bound of %" PRIu64, id,
+           max_segment_bytes[id], segment_bound);
+  }
+  if (taken == 0) fail("no node compacted its log");
+  if (barrier < 20 * snapshot_every) fail("only %" PRIu64 " entries: too few to exercise compaction", barrier);
+  if (revived != 0) {
+    const std::string log = cl.read_log(revived);
+    if (log.find("restored the store from a snapshot received from the leader", revived_log_from) == std::string::npos)
+      fail("node %" PRIu64 " came back after missing thousands of entries without installing a snapshot", revived);
+  }
+  if (installed == 0) fail("no node installed a snapshot from the leader");
 
   // Final reads, through the log, then every node's local copy.
   std::map<std::string, std::vector<operation>> per_key;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -453,4 +454,461 @@ TEST_CASE("disk_log: drives a raft::node across restarts", "[kv][disk_log][node]
   REQUIRE(out.committed.size() == 52);
   for (std::size_t i = 0; i < 51; ++i) CHECK(out.committed[i] == applied[i]);
   CHECK(out.committed[51].term == term_t{2});
+}
+
+// ------------------------------------------------------------------ snapshots
+
+namespace {
+
+raft::snapshot snap_at(std::uint64_t index, std::uint64_t term, const std::string& data = "") {
+  return raft::snapshot{index_t{index}, term_t{term}, raft::bytes(data.empty() ? "state@" + std::to_string(index) : data)};
+}
+
+/// Names of the files in `dir` ending in `suffix`, sorted.
+std::vector<std::string> files_ending(const std::string& dir, const std::string& suffix) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.ends_with(suffix)) out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+std::vector<std::string> snapshot_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("snap-", 0) == 0) out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+std::uint64_t seg_first(const std::string& name) { return std::stoull(name.substr(0, 20)); }
+
+void check_range(const disk_log& l, std::uint64_t from, std::uint64_t to, std::uint64_t term = 1) {
+  REQUIRE(l.first_index() == index_t{from});
+  REQUIRE(l.last_index() == index_t{to});
+  for (std::uint64_t i = from; i <= to; ++i) {
+    INFO("index " << i);
+    REQUIRE(l.entry_at(index_t{i}) == make_entry(i, term));
+  }
+}
+
+/// Copies of every segment file, to put back later (a crash before compaction unlinked them).
+std::vector<std::pair<std::string, std::vector<unsigned char>>> save_segments(const std::string& dir) {
+  std::vector<std::pair<std::string, std::vector<unsigned char>>> out;
+  for (const auto& n : files_ending(dir, ".seg")) out.emplace_back(n, slurp(dir + "/" + n));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("disk_log: install_snapshot keeps the suffix when the entry at its index has its term", "[kv][disk_log][snapshot]") {
+  temp_dir d;
+  fill(d.path, 300, 1024);
+  const kv::disk_log_options small{1024, true, {}};
+  const auto segs_before = files_ending(d.path, ".seg");
+  REQUIRE(segs_before.size() > 5);
+  {
+    auto l = disk_log::open(d.path, small);
+    l.install_snapshot(snap_at(200, 1));
+    // In memory at once.
+    CHECK(l.snapshot_index() == index_t{200});
+    CHECK(l.snapshot_term() == term_t{1});
+    CHECK(l.term_at(index_t{200}) == term_t{1});
+    CHECK(l.snapshot_data() == raft::bytes("state@200"));
+    check_range(l, 201, 300);
+    CHECK(l.dirty());
+    l.sync();
+    CHECK_FALSE(l.dirty());
+    CHECK(l.snapshots_written() == 1);
+    CHECK(snapshot_files(d.path) == std::vector<std::string>{disk_log::snapshot_name(200, 1)});
+  }
+  // Only whole segments holding nothing after 200 are gone; the one holding 201 stays.
+  const auto segs = files_ending(d.path, ".seg");
+  REQUIRE_FALSE(segs.empty());
+  CHECK(segs.size() < segs_before.size());
+  CHECK(seg_first(segs[0]) <= 201);
+  if (segs.size() > 1) CHECK(seg_first(segs[1]) > 201);
+  for (const auto& s : segs_before)
+    if (std::find(segs.begin(), segs.end(), s) == segs.end()) {
+      auto next = std::upper_bound(segs_before.begin(), segs_before.end(), s);
+      REQUIRE(next != segs_before.end());
+      CHECK(seg_first(*next) <= 201);  // everything in the removed segment was <= 200
+    }
+  // Restart from snapshot + tail.
+  warnings w;
+  {
+    auto l = disk_log::open(d.path, w.opts(1024));
+    CHECK(w.seen.empty());
+    CHECK(l.snapshot_index() == index_t{200});
+    CHECK(l.snapshot_term() == term_t{1});
+    CHECK(l.snapshot_data() == raft::bytes("state@200"));
+    check_range(l, 201, 300);
+    // Writing continues, and a later snapshot replaces the file.
+    for (std::uint64_t i = 301; i <= 320; ++i) l.append(make_entry(i));
+    l.install_snapshot(snap_at(310, 1));
+    l.sync();
+    CHECK(snapshot_files(d.path) == std::vector<std::string>{disk_log::snapshot_name(310, 1)});
+  }
+  auto l = disk_log::open(d.path, w.opts(1024));
+  CHECK(w.seen.empty());
+  CHECK(l.snapshot_data() == raft::bytes("state@310"));
+  check_range(l, 311, 320);
+}
+
+TEST_CASE("disk_log: install_snapshot drops the whole log when it does not hold the snapshot's entry",
+          "[kv][disk_log][snapshot]") {
+  temp_dir d;
+  fill(d.path, 100, 1024);
+  std::uint64_t index = 0, term = 0;
+  SECTION("same index, other term") {
+    index = 60;
+    term = 2;
+  }
+  SECTION("beyond the last entry") {
+    index = 150;
+    term = 1;
+  }
+  CAPTURE(index, term);
+  {
+    auto l = disk_log::open(d.path);
+    l.install_snapshot(snap_at(index, term));
+    CHECK(l.snapshot_index() == index_t{index});
+    CHECK(l.first_index() == index_t{index + 1});
+    CHECK(l.last_index() == index_t{index});
+    CHECK(l.term_at(index_t{index}) == term_t{term});
+    l.sync();
+    CHECK(files_ending(d.path, ".seg").empty());
+    CHECK(l.segment_count() == 0);
+    // The log goes on after the snapshot, in a segment named after it.
+    l.append(make_entry(index + 1, 2));
+    l.sync();
+    CHECK(files_ending(d.path, ".seg") == std::vector<std::string>{disk_log::segment_name(index + 1)});
+  }
+  auto l = disk_log::open(d.path);
+  CHECK(l.snapshot_index() == index_t{index});
+  CHECK(l.snapshot_term() == term_t{term});
+  check_range(l, index + 1, index + 1, 2);
+}
+
+TEST_CASE("disk_log: restart right after a snapshot with no later entries", "[kv][disk_log][snapshot]") {
+  temp_dir d;
+  fill(d.path, 50, 1024);
+  {
+    auto l = disk_log::open(d.path);
+    l.install_snapshot(snap_at(50, 1));
+    l.sync();
+    CHECK(l.segment_bytes() == 0);
+  }
+  CHECK(files_ending(d.path, ".seg").empty());
+  {
+    auto l = disk_log::open(d.path);
+    CHECK(l.snapshot_index() == index_t{50});
+    CHECK(l.first_index() == index_t{51});
+    CHECK(l.last_index() == index_t{50});
+    CHECK(l.term_at(index_t{50}) == term_t{1});
+    CHECK(l.snapshot_data() == raft::bytes("state@50"));
+    CHECK_FALSE(l.dirty());
+    l.append(make_entry(51));
+    l.sync();
+  }
+  auto l = disk_log::open(d.path);
+  check_range(l, 51, 51);
+}
+
+TEST_CASE("disk_log: snapshots over unsynced entries and pending cuts", "[kv][disk_log][snapshot]") {
+  temp_dir d;
+  SECTION("entries after the durable ones, snapshot in the middle of them") {
+    fill(d.path, 20, 1024);
+    {
+      auto l = disk_log::open(d.path);
+      for (std::uint64_t i = 21; i <= 40; ++i) l.append(make_entry(i));
+      l.install_snapshot(snap_at(30, 1));
+      check_range(l, 31, 40);
+      l.sync();
+    }
+    check_range(disk_log::open(d.path), 31, 40);
+  }
+  SECTION("a truncation not yet on disk, then a snapshot of the new history") {
+    fill(d.path, 40, 1024);
+    {
+      auto l = disk_log::open(d.path);
+      l.truncate_after(index_t{20});
+      for (std::uint64_t i = 21; i <= 35; ++i) l.append(make_entry(i, 2));
+      l.install_snapshot(snap_at(25, 2));
+      check_range(l, 26, 35, 2);
+      l.sync();
+    }
+    auto l = disk_log::open(d.path);
+    CHECK(l.snapshot_term() == term_t{2});
+    check_range(l, 26, 35, 2);
+  }
+  SECTION("a truncation after the snapshot point is still cut from disk") {
+    fill(d.path, 40, 1024);
+    {
+      auto l = disk_log::open(d.path);
+      l.install_snapshot(snap_at(10, 1));
+      l.truncate_after(index_t{30});
+      for (std::uint64_t i = 31; i <= 33; ++i) l.append(make_entry(i, 2));
+      l.sync();
+    }
+    auto l = disk_log::open(d.path);
+    REQUIRE(l.first_index() == index_t{11});
+    REQUIRE(l.last_index() == index_t{33});
+    for (std::uint64_t i = 11; i <= 30; ++i) CHECK(l.entry_at(index_t{i}) == make_entry(i));
+    for (std::uint64_t i = 31; i <= 33; ++i) CHECK(l.entry_at(index_t{i}) == make_entry(i, 2));
+  }
+  SECTION("a crash before sync loses the snapshot like any other write") {
+    fill(d.path, 40, 1024);
+    {
+      auto l = disk_log::open(d.path);
+      l.install_snapshot(snap_at(30, 1));
+    }
+    auto l = disk_log::open(d.path);
+    CHECK(l.snapshot_index() == index_t{0});
+    check_entries(l, 40);
+  }
+}
+
+TEST_CASE("disk_log: repeated compaction keeps the segment files bounded", "[kv][disk_log][snapshot]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);  // 64 MiB segments: only compaction's own roll-over frees space
+  std::uint64_t most = 0;
+  std::size_t most_files = 0;
+  for (std::uint64_t i = 1; i <= 3000; ++i) {
+    l.append(make_entry(i));
+    if (i % 7 == 0) l.sync();
+    if (i % 100 == 0) {
+      l.install_snapshot(snap_at(i - 10, 1));  // keeps a short suffix, as a leader with entries in flight
+      l.sync();
+    }
+    most = std::max(most, l.segment_bytes());
+    most_files = std::max(most_files, files_ending(d.path, ".seg").size());
+  }
+  l.sync();
+  INFO("largest total of segment files: " << most << " bytes, " << most_files << " files");
+  // 3000 entries take about 140 KB; two snapshot intervals take about 12 KB.
+  CHECK(most < 16 * 1024);
+  CHECK(most_files <= 3);
+  CHECK(snapshot_files(d.path).size() == 1);
+  CHECK(l.segment_bytes() ==
+        [&] {
+          std::uint64_t n = 0;
+          for (const auto& f : files_ending(d.path, ".seg")) n += fs::file_size(d.path + "/" + f);
+          return n;
+        }());
+}
+
+TEST_CASE("disk_log: a crash between writing the snapshot and removing what it covers", "[kv][disk_log][snapshot]") {
+  temp_dir d;
+  fill(d.path, 100, 1024);
+  const auto old = save_segments(d.path);
+  SECTION("suffix kept: the covered segments come back and are removed again") {
+    {
+      auto l = disk_log::open(d.path);
+      l.install_snapshot(snap_at(60, 1));
+      l.sync();
+    }
+    for (const auto& [n, data] : old) spit(d.path + "/" + n, data);
+    warnings w;
+    auto l = disk_log::open(d.path, w.opts());
+    check_range(l, 61, 100);
+    CHECK_FALSE(w.seen.empty());  // it said what it removed
+    for (const auto& s : files_ending(d.path, ".seg"))
+      CHECK(std::count_if(old.begin(), old.end(), [&](const auto& o) { return o.first == s; }) == 1);
+    CHECK(files_ending(d.path, ".seg").size() < old.size());
+  }
+  SECTION("a contradicting log left next to the snapshot is dropped, as install_snapshot would") {
+    {
+      auto l = disk_log::open(d.path);
+      l.install_snapshot(snap_at(60, 2));
+      l.sync();
+    }
+    // All of the old log back, or only its older segments (the newest ones go first).
+    const std::size_t back = GENERATE_COPY(old.size(), old.size() / 2);
+    CAPTURE(back);
+    for (std::size_t k = 0; k < back; ++k) spit(d.path + "/" + old[k].first, old[k].second);
+    warnings w;
+    {
+      auto l = disk_log::open(d.path, w.opts());
+      CHECK(l.snapshot_index() == index_t{60});
+      CHECK(l.last_index() == index_t{60});
+      CHECK(files_ending(d.path, ".seg").empty());
+      l.append(make_entry(61, 2));
+      l.sync();
+    }
+    check_range(disk_log::open(d.path), 61, 61, 2);
+  }
+  SECTION("the previous snapshot file is still there") {
+    {
+      auto l = disk_log::open(d.path);
+      l.install_snapshot(snap_at(30, 1));
+      l.sync();
+    }
+    const auto first = slurp(d.path + "/" + disk_log::snapshot_name(30, 1));
+    {
+      auto l = disk_log::open(d.path);
+      l.install_snapshot(snap_at(70, 1));
+      l.sync();
+    }
+    spit(d.path + "/" + disk_log::snapshot_name(30, 1), first);
+    auto l = disk_log::open(d.path);
+    CHECK(l.snapshot_index() == index_t{70});
+    CHECK(l.snapshot_data() == raft::bytes("state@70"));
+    check_range(l, 71, 100);
+    CHECK(snapshot_files(d.path) == std::vector<std::string>{disk_log::snapshot_name(70, 1)});
+  }
+}
+
+TEST_CASE("disk_log: a torn snapshot temp file is ignored and removed", "[kv][disk_log][snapshot][damaged]") {
+  temp_dir d;
+  fill(d.path, 100);
+  {
+    auto l = disk_log::open(d.path);
+    l.install_snapshot(snap_at(40, 1));
+    l.sync();
+  }
+  // A later snapshot whose writing crashed before its rename.
+  const std::string tmp = d.path + "/" + disk_log::snapshot_name(90, 1) + ".tmp";
+  spit(tmp, {'K', 'V', 'S', 'N', 'A', 'P', 0, 1, 2});
+  warnings w;
+  auto l = disk_log::open(d.path, w.opts());
+  CHECK(l.snapshot_index() == index_t{40});
+  CHECK(l.snapshot_data() == raft::bytes("state@40"));
+  check_range(l, 41, 100);
+  REQUIRE(w.seen.size() == 1);
+  CHECK(contains(w.seen[0], tmp));
+  CHECK_FALSE(fs::exists(tmp));
+}
+
+TEST_CASE("disk_log: a damaged snapshot file refuses to start, naming file and offset", "[kv][disk_log][snapshot][damaged]") {
+  temp_dir d;
+  fill(d.path, 100);
+  {
+    auto l = disk_log::open(d.path);
+    l.install_snapshot(snap_at(40, 1, std::string(3000, 's')));
+    l.sync();
+  }
+  std::string file = d.path + "/" + disk_log::snapshot_name(40, 1);
+  const auto good = slurp(file);
+  REQUIRE(good.size() == disk_log::snapshot_header_bytes + 3000);
+  auto bad = good;
+  std::uint64_t where = 0;
+  std::string why;
+  SECTION("a flipped bit in the data") {
+    bad[disk_log::snapshot_header_bytes + 1234] ^= 0x04;
+    where = disk_log::snapshot_header_bytes;
+    why = "data checksum";
+  }
+  SECTION("a flipped bit in the header") {
+    bad[20] ^= 0x01;
+    where = 36;
+    why = "header checksum";
+  }
+  SECTION("cut short") {
+    bad.resize(bad.size() - 100);
+    where = 24;
+    why = "promises 3000 data bytes";
+  }
+  SECTION("shorter than its header") {
+    bad.resize(30);
+    where = 0;
+    why = "shorter than the snapshot header";
+  }
+  SECTION("bad magic") {
+    bad[0] = 'X';
+    where = 0;
+    why = "magic";
+  }
+  SECTION("renamed: the name disagrees with the header") {
+    fs::remove(file);
+    file = d.path + "/" + disk_log::snapshot_name(41, 1);
+    where = 8;
+    why = "disagrees with the file name";
+  }
+  spit(file, bad);
+  try {
+    (void)disk_log::open(d.path);
+    FAIL("open() accepted a damaged snapshot");
+  } catch (const kv::log_error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(contains(msg, file));
+    CHECK(contains(msg, "offset " + std::to_string(where)));
+    CHECK(contains(msg, why));
+  }
+  CHECK(slurp(file) == bad);  // untouched
+  CHECK_FALSE(files_ending(d.path, ".seg").empty());
+}
+
+TEST_CASE("disk_log: a segment gap after the snapshot refuses to start", "[kv][disk_log][snapshot][damaged]") {
+  temp_dir d;
+  fill(d.path, 300, 1024);
+  {
+    auto l = disk_log::open(d.path);
+    l.install_snapshot(snap_at(100, 1));
+    l.sync();
+  }
+  const auto segs = files_ending(d.path, ".seg");
+  REQUIRE(segs.size() > 2);
+  fs::remove(d.path + "/" + segs[0]);  // the one holding 101
+  try {
+    (void)disk_log::open(d.path);
+    FAIL("open() accepted a hole after the snapshot");
+  } catch (const kv::log_error& e) {
+    CHECK(contains(e.what(), "missing"));
+    CHECK(contains(e.what(), segs[1]));
+  }
+}
+
+TEST_CASE("disk_log: a raft::node compacts, restarts from snapshot and tail, and hands the snapshot out first",
+          "[kv][disk_log][node][snapshot]") {
+  using node = raft::node<raft::default_transport, disk_log>;
+  temp_dir d;
+  raft::config<std::uint64_t> cfg{.id = 1, .voters = {1}, .election_ticks = 10, .heartbeat_ticks = 1};
+  node::output_type out;
+  std::vector<node::entry_type> applied;
+  const std::uint64_t tail = GENERATE(0u, 5u);  // commands after the snapshot (0: restart right after it)
+  CAPTURE(tail);
+  {
+    node n(cfg, disk_log::open(d.path));
+    n.campaign(out);
+    REQUIRE(n.is_leader());
+    for (int i = 0; i < 30; ++i) (void)n.propose(raft::bytes("cmd" + std::to_string(i)), out);
+    n.log().sync();
+    applied = out.committed;
+    out.clear();
+    REQUIRE(n.applied_index() == index_t{31});
+    CHECK(n.compact(index_t{40}, raft::bytes("x"), out) == raft::compact_status::beyond_applied);
+    REQUIRE(n.compact(index_t{31}, raft::bytes("state@31"), out) == raft::compact_status::ok);
+    CHECK(out.persist);
+    n.log().sync();
+    out.clear();
+    for (std::uint64_t i = 0; i < tail; ++i) (void)n.propose(raft::bytes("late" + std::to_string(i)), out);
+    n.log().sync();
+    out.clear();
+    CHECK(n.log().first_index() == index_t{32});
+  }
+  node n(cfg, disk_log::open(d.path));
+  CHECK(n.last_index() == index_t{31 + tail});
+  CHECK(n.commit_index() == index_t{31});
+  n.tick(out);  // any first input
+  REQUIRE(out.snapshot);
+  CHECK(out.snapshot->index == index_t{31});
+  CHECK(out.snapshot->term == term_t{1});
+  CHECK(out.snapshot->data == raft::bytes("state@31"));
+  CHECK(out.committed.empty());
+  out.clear();
+  n.campaign(out);
+  REQUIRE(n.is_leader());
+  n.log().sync();
+  CHECK_FALSE(out.snapshot);
+  // Applying continues right after the snapshot: the tail, then the new term's noop.
+  REQUIRE(out.committed.size() == tail + 1);
+  for (std::uint64_t i = 0; i < tail; ++i) {
+    CHECK(out.committed[i].index == index_t{32 + i});
+    CHECK(out.committed[i].data == raft::bytes("late" + std::to_string(i)));
+  }
+  CHECK(out.committed.back().term == term_t{2});
 }

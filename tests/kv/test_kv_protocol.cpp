@@ -2,6 +2,7 @@
 // HTTP request parser and the peer handshake, including hostile input.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include "command.hpp"
@@ -63,6 +64,86 @@ TEST_CASE("store: apply, and deduplication of retried writes", "[kv][command]") 
   CHECK(s.apply({kv::op::del, 5, 2, "k", ""}).status == st::ok);  // retry of a delete: still "deleted"
   CHECK(s.apply({kv::op::put, 5, 1, "k", "old"}).status == st::duplicate);
   CHECK(s.find("k") == nullptr);
+}
+
+TEST_CASE("store: snapshot and restore keep the data and the dedup table", "[kv][command][snapshot]") {
+  using st = kv::result::code;
+  kv::store a;
+  a.apply({kv::op::put, 0, 0, "x", "1"});
+  a.apply({kv::op::put, 3, 1, "y", std::string(5000, 'y')});
+  a.apply({kv::op::put, 4, 7, std::string("n\0ul", 4), ""});
+  a.apply({kv::op::del, 3, 2, "nope", ""});  // not_found is remembered as client 3's last answer
+  const raft::bytes snap = a.snapshot();
+  kv::store b;
+  b.apply({kv::op::put, 0, 0, "stale", "gone after restore"});
+  REQUIRE_FALSE(b.restore(snap.span()));
+  CHECK(b == a);
+  CHECK(b.size() == 3);
+  CHECK(b.sessions() == 2);
+  CHECK(b.find("stale") == nullptr);
+  CHECK(*b.find("y") == std::string(5000, 'y'));
+  // The restored node answers retries exactly like the one that applied them.
+  CHECK(b.apply({kv::op::del, 3, 2, "nope", ""}).status == st::not_found);  // retry of the last request
+  CHECK(b.apply({kv::op::put, 3, 1, "y", "again"}).status == st::duplicate);  // older than the last
+  CHECK(*b.find("y") == std::string(5000, 'y'));
+  CHECK(b.apply({kv::op::put, 4, 7, "other", "v"}).status == st::ok);  // retry: not applied again
+  CHECK(b.find("other") == nullptr);
+  // An empty store round-trips too.
+  kv::store e, e2;
+  e2.apply({kv::op::put, 0, 0, "k", "v"});
+  REQUIRE_FALSE(e2.restore(e.snapshot().span()));
+  CHECK(e2 == e);
+  CHECK(e2.size() == 0);
+}
+
+TEST_CASE("store: equal states give equal snapshots, whatever the order of writes", "[kv][command][snapshot]") {
+  const std::uint64_t seed = 77;
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  std::vector<kv::command> cmds;
+  for (int i = 0; i < 300; ++i) cmds.push_back({kv::op::put, 0, 0, "key" + std::to_string(i), std::to_string(rng())});
+  for (std::uint64_t c = 1; c <= 40; ++c) cmds.push_back({kv::op::put, c, c * 3, "s" + std::to_string(c), "v"});
+  kv::store a, b;
+  for (const auto& c : cmds) a.apply(c);
+  std::shuffle(cmds.begin(), cmds.end(), rng);
+  for (const auto& c : cmds) b.apply(c);
+  REQUIRE(a == b);
+  CHECK(a.snapshot() == b.snapshot());
+}
+
+TEST_CASE("store: a damaged snapshot is refused and leaves the store alone", "[kv][command][snapshot]") {
+  kv::store a;
+  a.apply({kv::op::put, 0, 0, "alpha", "1"});
+  a.apply({kv::op::put, 9, 4, "beta", "22"});
+  const raft::bytes good = a.snapshot();
+  std::vector<std::byte> b(good.data(), good.data() + good.size());
+  kv::store victim;
+  victim.apply({kv::op::put, 0, 0, "mine", "stays"});
+  const kv::store before = victim;
+  for (std::size_t i = 0; i < b.size(); ++i) {  // every single-bit flip
+    for (int bit = 0; bit < 8; ++bit) {
+      auto bad = b;
+      bad[i] ^= static_cast<std::byte>(1 << bit);
+      CAPTURE(i, bit);
+      CHECK(victim.restore(bad));
+    }
+  }
+  for (std::size_t n = 0; n < b.size(); ++n) CHECK(victim.restore(std::span(b.data(), n)));  // truncated
+  auto extra = b;
+  extra.push_back(std::byte{0});
+  CHECK(victim.restore(extra));
+  CHECK(victim == before);
+  // A well-formed snapshot of an unknown version (checksum fixed up) is refused by name.
+  auto v2 = b;
+  v2[4] = std::byte{2};
+  const std::uint32_t crc = kv::crc32c(v2.data(), v2.size() - 4);
+  for (int k = 0; k < 4; ++k) v2[v2.size() - 4 + static_cast<std::size_t>(k)] = static_cast<std::byte>(crc >> (8 * k));
+  auto why = victim.restore(v2);
+  REQUIRE(why);
+  CHECK(why->find("version") != std::string::npos);
+  CHECK(victim == before);
+  REQUIRE_FALSE(victim.restore(b));
+  CHECK(victim == a);
 }
 
 TEST_CASE("http: requests parse incrementally", "[kv][http]") {
