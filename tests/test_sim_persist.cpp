@@ -271,24 +271,10 @@ void churn(std::uint64_t seed, bool unreliable, int iterations, std::uint64_t sn
     o.duplicate = 0.05;
   }
   cluster c(o);
-  std::uint64_t k = 0;
-  for (int iter = 0; iter < iterations; ++iter) {
-    // Clients: a few proposals at whoever is leader.
-    for (int p = 0; p < 3; ++p)
-      if (auto l = c.leader()) c.propose_at(*l, cmd(k++));
-    const auto what = c.rand(100);
-    const node_id n = 1 + c.rand(5);
-    if (what < 15) c.crash(n);
-    else if (what < 35) c.restart(n);
-    else if (what < 45) c.isolate(n);
-    else if (what < 60) c.connect(n);
-    c.run_ticks(1 + c.rand(8));
-  }
+  for (int iter = 0; iter < iterations; ++iter) c.churn_round();
   // Every node that applied something agrees with the rest (checked all along);
   // now heal and make sure all committed commands reach everyone.
-  c.opts().drop = 0;
-  c.opts().duplicate = 0;
-  c.opts().max_delay = 3;
+  c.calm_network();
   REQUIRE(c.converge(3000));
   for (node_id i = 1; i <= 5; ++i) REQUIRE(c.applied(i).size() == c.committed().size());
 }

@@ -202,21 +202,8 @@ TEST_CASE("churn with frequent snapshots on an unreliable network", "[sim][snaps
                .snapshot_every = 15,
                .snapshot_padding = 300,
                .snapshot_chunk_bytes = 100});
-    std::uint64_t k = 0;
-    for (int iter = 0; iter < 150; ++iter) {
-      for (int p = 0; p < 3; ++p)
-        if (auto l = c.leader()) c.propose_at(*l, cmd(k++));
-      const auto what = c.rand(100);
-      const node_id n = 1 + c.rand(5);
-      if (what < 15) c.crash(n);
-      else if (what < 35) c.restart(n);
-      else if (what < 45) c.isolate(n);
-      else if (what < 60) c.connect(n);
-      c.run_ticks(1 + c.rand(8));
-    }
-    c.opts().drop = 0;
-    c.opts().duplicate = 0;
-    c.opts().max_delay = 3;
+    for (int iter = 0; iter < 150; ++iter) c.churn_round();
+    c.calm_network();
     REQUIRE(c.converge(3000));
     CHECK(all_applied_everything(c));
   }

@@ -295,6 +295,28 @@ class cluster {
         max_ticks);
   }
 
+  /// One round of churn: clients propose `proposals` commands ("churn-N") at
+  /// whoever leads, then one random fault (crash, restart, cut off or
+  /// reconnect a random node, or nothing), then 1-8 ticks pass.
+  void churn_round(int proposals = 3) {
+    for (int p = 0; p < proposals; ++p)
+      if (auto l = leader()) propose_at(*l, "churn-" + std::to_string(churn_cmds_++));
+    const auto what = rand(100);
+    const node_id n = 1 + rand(opt_.nodes);
+    if (what < 15) crash(n);
+    else if (what < 35) restart(n);
+    else if (what < 45) isolate(n);
+    else if (what < 60) connect(n);
+    run_ticks(1 + rand(8));
+  }
+  /// Makes the network reliable again (faults stop; partitions stay until heal()).
+  void calm_network() {
+    opt_.drop = 0;
+    opt_.duplicate = 0;
+    opt_.max_delay = std::min<std::uint32_t>(opt_.max_delay, 3);
+    opt_.min_delay = std::min(opt_.min_delay, opt_.max_delay);
+  }
+
   // ----------------------------------------------------------- statistics
 
   struct counters {
@@ -512,7 +534,7 @@ class cluster {
   std::vector<index_t> checked_upto_;
   std::vector<bool> links_;
   std::priority_queue<in_flight, std::vector<in_flight>, std::greater<>> net_;
-  std::uint64_t now_ = 0, seq_ = 0, restarts_ = 0, crashes_ = 0;
+  std::uint64_t now_ = 0, seq_ = 0, restarts_ = 0, crashes_ = 0, churn_cmds_ = 0;
   output_type out_;
   counters stats_;
 
