@@ -120,6 +120,42 @@ TEST_CASE("proposals batched into one append go out as a single message per foll
   CHECK(entries == 200);
 }
 
+TEST_CASE("proposals made one by one into the same output share one append per follower", "[sim][agreement][batch]") {
+  cluster c({.nodes = 3, .seed = 9, .max_inflight = 4, .max_append_entries = 50});
+  REQUIRE(c.one("warmup", 3));
+  const node_id l = *c.leader();
+  REQUIRE(c.node(l).progress_of(l % 3 + 1)->state == raft::replication_state::replicate);
+  sim::output_type out;
+  for (int k = 0; k < 120; ++k) REQUIRE(c.node(l).propose(raft::bytes(cmd(k)), out).ok());
+  // 120 entries, at most 50 per message: 3 messages per follower, contiguous.
+  std::map<node_id, std::vector<std::pair<std::uint64_t, std::size_t>>> per_peer;
+  for (const auto& m : out.messages)
+    if (const auto* a = std::get_if<raft::append_request<raft::bytes>>(&m.body))
+      per_peer[m.to].push_back({a->prev_index.value, a->entries.size()});
+  REQUIRE(per_peer.size() == 2);
+  for (const auto& [peer, msgs] : per_peer) {
+    INFO("peer " << peer);
+    REQUIRE(msgs.size() == 3);
+    CHECK(msgs[0].second == 50);
+    CHECK(msgs[1].second == 50);
+    CHECK(msgs[2].second == 20);
+    CHECK(msgs[1].first == msgs[0].first + 50);
+    CHECK(msgs[2].first == msgs[1].first + 50);
+    CHECK(c.node(l).progress_of(peer)->inflight.count() == 3);
+  }
+  // A caller that took the messages (moved them out) gets fresh ones.
+  std::vector<sim::message_type> taken(std::make_move_iterator(out.messages.begin()),
+                                       std::make_move_iterator(out.messages.end()));
+  REQUIRE(c.node(l).propose(raft::bytes("after"), out).ok());
+  std::size_t fresh = 0;
+  for (std::size_t k = taken.size(); k < out.messages.size(); ++k)
+    if (const auto* a = std::get_if<raft::append_request<raft::bytes>>(&out.messages[k].body)) {
+      ++fresh;
+      CHECK(a->entries.size() == 1);
+    }
+  CHECK(fresh == 2);
+}
+
 TEST_CASE("a new proposal is sent at once, not at the next heartbeat", "[sim][agreement]") {
   cluster c({.nodes = 3, .seed = 3, .election_ticks = 50, .heartbeat_ticks = 20});
   REQUIRE(c.one("warmup", 3, 400));

@@ -794,6 +794,7 @@ class node {
   /// whether a message was sent.
   bool send_append_(std::size_t peer, progress& pr, output_type& out) {
     if (pr.state == replication_state::snapshot) return send_snapshot_(peer, pr, out);
+    if (pr.state == replication_state::replicate && extend_pending_(peer, pr, out)) return true;
     if (!pr.can_send()) return false;
     if (pr.next.prev() < log_.snapshot_index()) {
       // The entries this follower needs were compacted away: send the
@@ -822,7 +823,48 @@ class node {
     }
     // What the follower may commit from this message (Figure 2, rule 5).
     pr.sent_commit = min(commit_, prev + req.entries.size());
+    const bool has_entries = !req.entries.empty();
     send_(cfg_.voters[peer], std::move(req), out);
+    if (pr.state == replication_state::replicate && has_entries) {
+      pr.pending_out = &out;
+      pr.pending_msg = out.messages.size() - 1;
+      pr.pending_bytes = bytes;
+    }
+    return true;
+  }
+
+  /// Batching across calls: if the newest AppendEntries to this follower is
+  /// still in `out` (the caller has not taken it yet) and ends right before
+  /// pr.next, new entries join it instead of making another message. Many
+  /// propose() calls whose output is sent together thus cost one message per
+  /// follower, like one propose_batch(). Returns whether it extended one.
+  bool extend_pending_(std::size_t peer, progress& pr, output_type& out) {
+    const index_t last = log_.last_index();
+    if (pr.pending_out != &out || pr.pending_msg >= out.messages.size()) return false;
+    if (pr.next > last || pr.next <= log_.snapshot_index() || pr.inflight.count() == 0 ||
+        pr.inflight.last() != pr.next.prev())
+      return false;
+    auto& m = out.messages[pr.pending_msg];
+    auto* req = std::get_if<append_request<payload>>(&m.body);
+    if (req == nullptr || !(m.to == cfg_.voters[peer]) || !(m.from == cfg_.id) || m.term != term_ ||
+        req->entries.empty() || req->entries.back().index != pr.next.prev())
+      return false;
+    std::size_t bytes = pr.pending_bytes;
+    std::size_t added = 0;
+    for (index_t i = pr.next; i <= last && req->entries.size() < cfg_.max_append_entries; i = i.next()) {
+      const entry_type& e = log_.entry_at(i);
+      const std::size_t sz = Transport::payload_size(e.data);
+      if (bytes + sz > cfg_.max_append_bytes) break;
+      bytes += sz;
+      req->entries.push_back(e);
+      ++added;
+    }
+    if (added == 0) return false;  // that message is full: a new one, within the window
+    pr.pending_bytes = bytes;
+    pr.next = pr.next + added;
+    pr.inflight.extend_last(pr.next.prev());
+    req->commit = commit_;
+    pr.sent_commit = min(commit_, pr.next.prev());
     return true;
   }
 

@@ -147,6 +147,9 @@ class committed_entries {
 ///     to do; a disk log: fsync). Several outputs may share one flush, as long
 ///     as none of their messages has been sent yet.
 ///  2. Send `messages`, in any order (Raft tolerates loss and reordering).
+///     Send them once you are done filling this output: until then the node
+///     may still add entries to an AppendEntries it put here earlier (that is
+///     how many propose() calls become one message per follower).
 ///  3. If `snapshot` is set, restore the state machine from it (it replaces
 ///     everything up to snapshot->index).
 ///  4. Apply `committed` to the state machine, in order. Entries of kind noop

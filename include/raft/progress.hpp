@@ -42,6 +42,12 @@ class inflight_window {
     ring_[(start_ + count_) % ring_.size()] = last;
     ++count_;
   }
+  /// Last index of the newest message in flight (count() must be > 0).
+  [[nodiscard]] index_t last() const noexcept { return ring_[(start_ + count_ - 1) % ring_.size()]; }
+  /// The newest message in flight grew to end at `last` (it was extended
+  /// before it left the node's output).
+  void extend_last(index_t last) noexcept { ring_[(start_ + count_ - 1) % ring_.size()] = last; }
+
   /// Forgets every message whose last index is <= `acked`.
   void free_upto(index_t acked) noexcept {
     while (count_ > 0 && ring_[start_] <= acked) {
@@ -78,6 +84,12 @@ struct progress {
   std::uint32_t stalled_heartbeats = 0;  ///< replicate: heartbeats since `match` last advanced while entries were in flight.
   index_t sent_commit;               ///< Commit index last sent to this follower.
   inflight_window inflight;
+
+  // replicate state: the newest AppendEntries to this follower that may
+  // still be sitting in the caller's output (and so may still grow).
+  const void* pending_out = nullptr;
+  std::size_t pending_msg = 0;
+  std::size_t pending_bytes = 0;
 
   // snapshot state only
   index_t snap_index;           ///< The snapshot being sent.

@@ -299,8 +299,12 @@ class cluster {
   /// whoever leads, then one random fault (crash, restart, cut off or
   /// reconnect a random node, or nothing), then 1-8 ticks pass.
   void churn_round(int proposals = 3) {
-    for (int p = 0; p < proposals; ++p)
-      if (auto l = leader()) propose_at(*l, "churn-" + std::to_string(churn_cmds_++));
+    // The proposals share one output, so the leader batches them into one
+    // AppendEntries per follower.
+    if (auto l = leader()) {
+      for (int p = 0; p < proposals; ++p) nodes_[*l]->propose(raft::bytes("churn-" + std::to_string(churn_cmds_++)), out_);
+      process_(*l);
+    }
     const auto what = rand(100);
     const node_id n = 1 + rand(opt_.nodes);
     if (what < 15) crash(n);
