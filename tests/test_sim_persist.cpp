@@ -12,12 +12,6 @@ using sim::node_id;
 namespace {
 std::string cmd(std::uint64_t k) { return "cmd-" + std::to_string(k); }
 
-/// Every node applied every globally committed entry.
-bool all_applied_everything(cluster& c) {
-  for (node_id i = 1; i <= c.size(); ++i)
-    if (!c.up(i) || c.applied(i).size() != c.committed().size()) return false;
-  return true;
-}
 }  // namespace
 
 TEST_CASE("a node rebuilt from its Log resumes with its term, vote and log", "[sim][persist]") {
@@ -37,7 +31,7 @@ TEST_CASE("a node rebuilt from its Log resumes with its term, vote and log", "[s
     CHECK(c.applied(i).empty());  // the state machine restarts empty and is replayed
   }
   REQUIRE(c.one(cmd(3), 3));
-  CHECK(all_applied_everything(c));
+  CHECK(c.all_applied_everything());
 }
 
 TEST_CASE("crash and restart of followers, of the leader and of all nodes lose nothing committed",
@@ -68,7 +62,7 @@ TEST_CASE("crash and restart of followers, of the leader and of all nodes lose n
     REQUIRE(c.one(cmd(16), 2));
     c.restart(f);
     REQUIRE(c.one(cmd(17), 3));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 50));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 50));
     for (std::uint64_t k = 11; k <= 17; ++k) CHECK(c.n_committed(cmd(k)).first == 3);
   }
 }
@@ -95,7 +89,7 @@ TEST_CASE("repeated crashes of two of three nodes while committing lose nothing"
       c.restart(f2);
     }
     REQUIRE(c.one(cmd(k++), 3));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 50));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 50));
   }
 }
 
@@ -202,7 +196,7 @@ TEST_CASE("Figure 8: crashing leaders never cause a committed entry to be lost (
     }
     for (node_id i = 1; i <= 5; ++i) c.restart(i);
     REQUIRE(c.one(cmd(k++), 5, 1000));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 200));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 200));
   }
 }
 
@@ -251,7 +245,7 @@ TEST_CASE("Figure 8 on an unreliable network: drops, duplicates, long reordering
     c.opts().duplicate = 0;
     c.opts().max_delay = 3;
     REQUIRE(c.one(cmd(k++), 5, 1000));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 200));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 200));
   }
 }
 

@@ -14,11 +14,6 @@ using sim::node_id;
 namespace {
 std::string cmd(std::uint64_t k) { return "cmd-" + std::to_string(k); }
 
-bool all_applied_everything(cluster& c) {
-  for (node_id i = 1; i <= c.size(); ++i)
-    if (!c.up(i) || c.applied(i).size() != c.committed().size()) return false;
-  return true;
-}
 
 std::uint64_t snapshot_chunks_to(cluster& c, node_id to, std::uint64_t& counter) {
   c.on_deliver = [&counter, to](const sim::message_type& m) {
@@ -72,7 +67,7 @@ TEST_CASE("a follower cut off while the leader compacts is brought up by Install
     snapshot_chunks_to(c, f, chunks);
     c.connect(f);
     REQUIRE(c.one(cmd(101), 3));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 50));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 50));
     // 1000+ bytes in 64-byte chunks: the snapshot went over in many chunks.
     CHECK(chunks >= 16);
     CHECK(c.node(f).log().snapshot_index() > index_t{});
@@ -102,7 +97,7 @@ TEST_CASE("InstallSnapshot over an unreliable network: lost, duplicated and reor
     c.opts().duplicate = 0;
     c.opts().max_delay = 3;
     REQUIRE(c.one(cmd(61), 3, 1000));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 100));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 100));
     CHECK(chunks >= 16);
     c.on_deliver = nullptr;
   }
@@ -128,7 +123,7 @@ TEST_CASE("a follower that crashes and restarts, even in the middle of a transfe
     c.run_ticks(5);
     c.restart(f);
     REQUIRE(c.one(cmd(81), 3));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 50));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 50));
     CHECK(c.node(f).log().snapshot_index() > index_t{});
     c.on_deliver = nullptr;
   }
@@ -161,7 +156,7 @@ TEST_CASE("all nodes crash and restart from their snapshots, and nothing committ
     for (node_id i = 1; i <= 3; ++i) c.crash(i);
     for (node_id i = 1; i <= 3; ++i) c.restart(i);
     REQUIRE(c.one(cmd(50), 3));
-    REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 50));
+    REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 50));
     CHECK(c.committed().size() > before);
     CHECK(c.restores() >= 3);
   }
@@ -170,7 +165,7 @@ TEST_CASE("all nodes crash and restart from their snapshots, and nothing committ
 TEST_CASE("a restart right after a snapshot with no later entries restores it and carries on", "[sim][snapshot]") {
   cluster c({.nodes = 3, .seed = 5, .snapshot_every = 0});
   for (std::uint64_t k = 0; k < 10; ++k) REQUIRE(c.one(cmd(k), 3));
-  REQUIRE(c.run_until([&] { return all_applied_everything(c); }, 20));
+  REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 20));
   // Node 1 snapshots everything it applied; its log then holds no entry.
   auto& n = c.node(1);
   sim::output_type out;
@@ -205,6 +200,6 @@ TEST_CASE("churn with frequent snapshots on an unreliable network", "[sim][snaps
     for (int iter = 0; iter < 150; ++iter) c.churn_round();
     c.calm_network();
     REQUIRE(c.converge(3000));
-    CHECK(all_applied_everything(c));
+    CHECK(c.all_applied_everything());
   }
 }

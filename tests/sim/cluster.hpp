@@ -229,6 +229,12 @@ class cluster {
   [[nodiscard]] const std::vector<entry_type>& applied(node_id i) const { return applied_[i]; }
   /// Globally committed entries (index k at [k-1]) as first seen applied.
   [[nodiscard]] const std::vector<entry_type>& committed() const { return committed_; }
+  /// Every node is up and applied every globally committed entry.
+  [[nodiscard]] bool all_applied_everything() const {
+    for (node_id i = 1; i <= opt_.nodes; ++i)
+      if (!up(i) || applied_[i].size() != committed_.size()) return false;
+    return true;
+  }
   /// Number of live nodes that applied `cmd`, and the index it was applied at.
   [[nodiscard]] std::pair<int, index_t> n_committed(const std::string& cmd) const {
     auto it = cmd_index_.find(cmd);
