@@ -241,9 +241,7 @@ TEST_CASE("Figure 8 on an unreliable network: drops, duplicates, long reordering
       }
     }
     c.heal();
-    c.opts().drop = 0;
-    c.opts().duplicate = 0;
-    c.opts().max_delay = 3;
+    c.calm_network();
     REQUIRE(c.one(cmd(k++), 5, 1000));
     REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 200));
   }

@@ -15,11 +15,22 @@ namespace {
 std::string cmd(std::uint64_t k) { return "cmd-" + std::to_string(k); }
 
 
-std::uint64_t snapshot_chunks_to(cluster& c, node_id to, std::uint64_t& counter) {
+/// Counts, in `counter`, the snapshot chunks delivered to `to` from now on.
+void snapshot_chunks_to(cluster& c, node_id to, std::uint64_t& counter) {
   c.on_deliver = [&counter, to](const sim::message_type& m) {
     if (m.to == to && std::holds_alternative<raft::install_snapshot>(m.body)) ++counter;
   };
-  return counter;
+}
+
+/// Commits cmd-0 on all three nodes, then cuts a follower off (or crashes it)
+/// while the other two commit cmd-1..cmd-n and compact past it. Returns it.
+node_id leave_follower_behind(cluster& c, std::uint64_t n, bool crash) {
+  REQUIRE(c.one(cmd(0), 3));
+  const node_id f = *c.leader() % 3 + 1;
+  if (crash) c.crash(f);
+  else c.isolate(f);
+  for (std::uint64_t k = 1; k <= n; ++k) REQUIRE(c.one(cmd(k), 2));
+  return f;
 }
 
 sim::options snap_opts(std::uint64_t seed) {
@@ -57,12 +68,8 @@ TEST_CASE("a follower cut off while the leader compacts is brought up by Install
   for (auto seed : sim::seeds(10)) {
     INFO("seed " << seed);
     cluster c(snap_opts(seed));
-    REQUIRE(c.one(cmd(0), 3));
-    const node_id l = *c.leader();
-    const node_id f = l % 3 + 1;
-    c.isolate(f);
-    for (std::uint64_t k = 1; k <= 100; ++k) REQUIRE(c.one(cmd(k), 2));
-    REQUIRE(c.node(l).log().snapshot_index() > c.node(f).last_index());
+    const node_id f = leave_follower_behind(c, 100, false);
+    REQUIRE(c.node(*c.leader()).log().snapshot_index() > c.node(f).last_index());
     std::uint64_t chunks = 0;
     snapshot_chunks_to(c, f, chunks);
     c.connect(f);
@@ -79,13 +86,8 @@ TEST_CASE("a follower cut off while the leader compacts is brought up by Install
 TEST_CASE("InstallSnapshot over an unreliable network: lost, duplicated and reordered chunks", "[sim][snapshot]") {
   for (auto seed : sim::seeds(10)) {
     INFO("seed " << seed);
-    auto o = snap_opts(seed);
-    cluster c(o);
-    REQUIRE(c.one(cmd(0), 3));
-    const node_id l = *c.leader();
-    const node_id f = l % 3 + 1;
-    c.isolate(f);
-    for (std::uint64_t k = 1; k <= 60; ++k) REQUIRE(c.one(cmd(k), 2));
+    cluster c(snap_opts(seed));
+    const node_id f = leave_follower_behind(c, 60, false);
     c.opts().drop = 0.2;
     c.opts().duplicate = 0.2;
     c.opts().max_delay = 15;
@@ -93,9 +95,7 @@ TEST_CASE("InstallSnapshot over an unreliable network: lost, duplicated and reor
     snapshot_chunks_to(c, f, chunks);
     c.connect(f);
     REQUIRE(c.run_until([&] { return c.node(f).log().snapshot_index() > index_t{}; }, 2000));
-    c.opts().drop = 0;
-    c.opts().duplicate = 0;
-    c.opts().max_delay = 3;
+    c.calm_network();
     REQUIRE(c.one(cmd(61), 3, 1000));
     REQUIRE(c.run_until([&] { return c.all_applied_everything(); }, 100));
     CHECK(chunks >= 16);
@@ -108,11 +108,7 @@ TEST_CASE("a follower that crashes and restarts, even in the middle of a transfe
   for (auto seed : sim::seeds(10)) {
     INFO("seed " << seed);
     cluster c(snap_opts(seed));
-    REQUIRE(c.one(cmd(0), 3));
-    const node_id l = *c.leader();
-    const node_id f = l % 3 + 1;
-    c.crash(f);
-    for (std::uint64_t k = 1; k <= 80; ++k) REQUIRE(c.one(cmd(k), 2));
+    const node_id f = leave_follower_behind(c, 80, true);
     std::uint64_t chunks = 0;
     snapshot_chunks_to(c, f, chunks);
     c.restart(f);
@@ -131,11 +127,7 @@ TEST_CASE("a follower that crashes and restarts, even in the middle of a transfe
 
 TEST_CASE("a transfer to a follower that vanishes does not stall the rest of the cluster", "[sim][snapshot]") {
   cluster c(snap_opts(3));
-  REQUIRE(c.one(cmd(0), 3));
-  const node_id l = *c.leader();
-  const node_id f = l % 3 + 1;
-  c.isolate(f);
-  for (std::uint64_t k = 1; k <= 60; ++k) REQUIRE(c.one(cmd(k), 2));
+  const node_id f = leave_follower_behind(c, 60, false);
   std::uint64_t chunks = 0;
   snapshot_chunks_to(c, f, chunks);
   c.connect(f);

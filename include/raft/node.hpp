@@ -255,7 +255,8 @@ class node {
   step_status step(message_type m, output_type& out) {
     begin_(out);
     if (!(m.to == cfg_.id)) return step_status::not_for_me;
-    if (m.from == cfg_.id || !voter_index(m.from)) return step_status::unknown_sender;
+    const auto from_slot = voter_index(m.from);
+    if (m.from == cfg_.id || !from_slot) return step_status::unknown_sender;
     if (!well_formed_(m)) return step_status::malformed;
 
     // Term rules common to every role (paper §5.1, Figure 2 "Rules for
@@ -279,11 +280,11 @@ class node {
 
     return std::visit(detail::overloaded{
                           [&](vote_request& b) { return on_vote_request_(m.from, b, out); },
-                          [&](vote_response& b) { return on_vote_response_(m.from, b, out); },
+                          [&](vote_response& b) { return on_vote_response_(*from_slot, b, out); },
                           [&](append_request<payload>& b) { return on_append_request_(m.from, b, out); },
-                          [&](append_response& b) { return on_append_response_(m.from, b, out); },
+                          [&](append_response& b) { return on_append_response_(*from_slot, b, out); },
                           [&](install_snapshot& b) { return on_install_snapshot_(m.from, b, out); },
-                          [&](snapshot_response& b) { return on_snapshot_response_(m.from, b, out); },
+                          [&](snapshot_response& b) { return on_snapshot_response_(*from_slot, b, out); },
                       },
                       m.body);
   }
@@ -357,9 +358,7 @@ class node {
     // A new leader commits an entry of its own term at once (paper §8,
     // thesis §6.4): it is what lets entries of earlier terms commit (§5.4.2).
     append_own_(entry_kind::noop, payload{}, out);
-    auto& ls = std::get<leader_state>(role_);
-    replicate_(ls, out);
-    if (cfg_.voters.size() == 1) maybe_commit_(ls, out);
+    replicate_(std::get<leader_state>(role_), out);
   }
 
   /// Candidate: become leader once a majority granted its vote.
@@ -469,10 +468,10 @@ class node {
     return step_status::ok;
   }
 
-  step_status on_vote_response_(const node_id& from, const vote_response& resp, output_type& out) {
+  step_status on_vote_response_(std::size_t from, const vote_response& resp, output_type& out) {
     auto* c = std::get_if<candidate_state>(&role_);
     if (c == nullptr) return step_status::unexpected;  // late answer: the election is over
-    auto& slot = c->granted[*voter_index(from)];
+    auto& slot = c->granted[from];
     if (slot == 0) slot = resp.granted ? 1 : -1;  // duplicates count once
     maybe_win_(out);
     return step_status::ok;
@@ -533,13 +532,15 @@ class node {
     }
 
     // Find the first entry we do not already hold; a conflicting entry and
-    // everything after it go (§5.3), but never a committed one.
+    // everything after it go (§5.3). Everything here follows commit_ (the
+    // committed prefix was checked and skipped above), so a committed entry
+    // is never truncated.
     std::size_t k = 0;
     for (; k < req.entries.size(); ++k) {
       const auto& e = req.entries[k];
       if (e.index > last) break;
       if (log_.term_at(e.index) != e.term) {
-        if (e.index <= commit_) return step_status::malformed;
+        RAFT_ASSERT(e.index > commit_, "about to truncate a committed entry");
         log_.truncate_after(e.index.prev());
         out.persist = true;
         break;
@@ -552,12 +553,9 @@ class node {
     const index_t last_new = req.prev_index + req.entries.size();
     // Commit up to the leader's commit index, but only as far as this
     // message proves our log matches the leader's (Figure 2, rule 5).
-    if (req.commit > commit_) {
-      const index_t c = min(req.commit, last_new);
-      if (c > commit_) {
-        commit_ = c;
-        emit_committed_(out);
-      }
+    if (const index_t c = min(req.commit, last_new); c > commit_) {
+      commit_ = c;
+      emit_committed_(out);
     }
     send_(from, append_response{true, last_new, {}, {}}, out);
     return step_status::ok;
@@ -593,10 +591,9 @@ class node {
     return std::nullopt;
   }
 
-  step_status on_append_response_(const node_id& from, const append_response& resp, output_type& out) {
+  step_status on_append_response_(std::size_t from_idx, const append_response& resp, output_type& out) {
     auto* l = std::get_if<leader_state>(&role_);
     if (l == nullptr) return step_status::unexpected;
-    const std::size_t from_idx = *voter_index(from);
     auto& pr = l->peers[from_idx];
     if (resp.success) {
       if (resp.index > log_.last_index()) return step_status::malformed;  // acknowledges entries we never sent
@@ -727,16 +724,12 @@ class node {
     return step_status::ok;
   }
 
-  step_status on_snapshot_response_(const node_id& from, const snapshot_response& resp, output_type& out) {
+  step_status on_snapshot_response_(std::size_t peer, const snapshot_response& resp, output_type& out) {
     auto* l = std::get_if<leader_state>(&role_);
     if (l == nullptr) return step_status::unexpected;
-    const std::size_t peer = *voter_index(from);
     auto& pr = l->peers[peer];
     if (resp.installed) {
-      if (resp.last_index > log_.last_index() || resp.last_index > log_.snapshot_index()) {
-        // Claims a snapshot we never had.
-        if (resp.last_index > log_.last_index()) return step_status::malformed;
-      }
+      if (resp.last_index > log_.last_index()) return step_status::malformed;  // beyond anything we hold
       pr.acknowledge(resp.last_index);
       if (pr.state == replication_state::snapshot) pr.become_probe();
       if (!send_append_(peer, pr, out)) maybe_send_commit_(peer, pr, out);
@@ -806,15 +799,9 @@ class node {
     if (pr.state == replication_state::replicate && pr.next > last) return false;
     const index_t prev = pr.next.prev();
     append_request<payload> req{prev, log_.term_at(prev), commit_, {}};
+    if (pr.next <= last) req.entries.reserve(std::min<std::uint64_t>(distance(pr.next, last) + 1, cfg_.max_append_entries));
     std::size_t bytes = 0;
-    for (index_t i = pr.next; i <= last && req.entries.size() < cfg_.max_append_entries; i = i.next()) {
-      const entry_type& e = log_.entry_at(i);
-      const std::size_t sz = Transport::payload_size(e.data);
-      if (!req.entries.empty() && bytes + sz > cfg_.max_append_bytes) break;
-      bytes += sz;
-      if (req.entries.empty()) req.entries.reserve(std::min<std::uint64_t>(distance(i, last) + 1, cfg_.max_append_entries));
-      req.entries.push_back(e);
-    }
+    take_entries_(req.entries, pr.next, bytes);
     if (pr.state == replication_state::replicate) {
       pr.next = prev.next() + req.entries.size();
       pr.inflight.add(pr.next.prev());
@@ -833,6 +820,24 @@ class node {
     return true;
   }
 
+  /// Appends log entries from `from` on to `entries`, within
+  /// max_append_entries and max_append_bytes (`bytes` counts the payload bytes
+  /// already in the message; an empty message always takes one entry).
+  /// Returns how many were added.
+  std::size_t take_entries_(std::vector<entry_type>& entries, index_t from, std::size_t& bytes) const {
+    const index_t last = log_.last_index();
+    std::size_t added = 0;
+    for (index_t i = from; i <= last && entries.size() < cfg_.max_append_entries; i = i.next()) {
+      const entry_type& e = log_.entry_at(i);
+      const std::size_t sz = Transport::payload_size(e.data);
+      if (!entries.empty() && bytes + sz > cfg_.max_append_bytes) break;
+      bytes += sz;
+      entries.push_back(e);
+      ++added;
+    }
+    return added;
+  }
+
   /// Batching across calls: if the newest AppendEntries to this follower is
   /// still in `out` (the caller has not taken it yet) and ends right before
   /// pr.next, new entries join it instead of making another message. Many
@@ -849,18 +854,8 @@ class node {
     if (req == nullptr || !(m.to == cfg_.voters[peer]) || !(m.from == cfg_.id) || m.term != term_ ||
         req->entries.empty() || req->entries.back().index != pr.next.prev())
       return false;
-    std::size_t bytes = pr.pending_bytes;
-    std::size_t added = 0;
-    for (index_t i = pr.next; i <= last && req->entries.size() < cfg_.max_append_entries; i = i.next()) {
-      const entry_type& e = log_.entry_at(i);
-      const std::size_t sz = Transport::payload_size(e.data);
-      if (bytes + sz > cfg_.max_append_bytes) break;
-      bytes += sz;
-      req->entries.push_back(e);
-      ++added;
-    }
+    const std::size_t added = take_entries_(req->entries, pr.next, pr.pending_bytes);
     if (added == 0) return false;  // that message is full: a new one, within the window
-    pr.pending_bytes = bytes;
     pr.next = pr.next + added;
     pr.inflight.extend_last(pr.next.prev());
     req->commit = commit_;
