@@ -3,10 +3,10 @@
 //
 // The codec faces the network, so most of these tests feed it bytes an
 // attacker or a broken peer could send: every strict prefix of a valid
-// message, trailing garbage, bad tags and flags, overlong varints, entry
-// counts that the input could never hold, and a seeded fuzz loop.
-// RAFT_FUZZ_SEED=<n> replays the fuzz loop with another seed;
-// RAFT_FUZZ_ITERATIONS=<n> changes its length.
+// message, trailing garbage, wire format versions other than ours, bad tags
+// and flags, overlong varints, entry counts that the input could never hold,
+// and seeded fuzz loops. RAFT_FUZZ_SEED=<n> replays the fuzz loops with
+// another seed; RAFT_FUZZ_ITERATIONS=<n> changes their length.
 
 #include <catch2/catch.hpp>
 
@@ -449,7 +449,11 @@ TEST_CASE("Every message type survives an encode/decode round trip", "[codec]") 
     for (auto& m : every_type_default(max64, max64, max64)) check_round_trip(m);
     for (auto& m : every_type_default(1, max64, 128)) check_round_trip(m);
     std::vector<std::size_t> tags;
-    for (auto& m : every_type_default(1, 2, 3)) tags.push_back(static_cast<std::size_t>(codec::encode(m).at(0)));
+    for (auto& m : every_type_default(1, 2, 3)) {
+      const auto enc = codec::encode(m);
+      CHECK(enc.at(0) == std::byte{raft::wire_format_version});  // the version comes first
+      tags.push_back(static_cast<std::size_t>(enc.at(1)));
+    }
     for (std::size_t i = 0; i < known_types; ++i) CHECK(tags[i] == i);  // the tag is the variant index
   }
   SECTION("every sample message") {
@@ -478,24 +482,24 @@ TEST_CASE("Snapshot messages survive a round trip with edge values", "[codec][sn
 }
 
 TEST_CASE("Snapshot messages with a bad flag or refusal code are rejected", "[codec][snapshot]") {
-  // install_snapshot: type 4, from 2, to 1, term 5, last_index 9, last_term 4,
+  // install_snapshot: version 1, type 4, from 2, to 1, term 5, last_index 9, last_term 4,
   // total 1, offset 0, done, chunk (length 1, 'x')
   for (unsigned flag = 0; flag < 256; ++flag) {
     CAPTURE(flag);
-    const auto r = codec::decode(bytes_of({4, 2, 1, 5, 9, 4, 1, 0, flag, 1, 'x'}));
+    const auto r = codec::decode(bytes_of({1, 4, 2, 1, 5, 9, 4, 1, 0, flag, 1, 'x'}));
     REQUIRE(r.value.has_value() == (flag <= 1));
     if (flag > 1) REQUIRE(r.error == decode_error::bad_value);
   }
-  // snapshot_response: type 5, from 1, to 2, term 3, last_index 9, offset 0, installed, refusal
+  // snapshot_response: version 1, type 5, from 1, to 2, term 3, last_index 9, offset 0, installed, refusal
   for (unsigned code = 0; code < 256; ++code) {
     CAPTURE(code);
-    const auto r = codec::decode(bytes_of({5, 1, 2, 3, 9, 0, 0, code}));
+    const auto r = codec::decode(bytes_of({1, 5, 1, 2, 3, 9, 0, 0, code}));
     REQUIRE(r.value.has_value() == (code < raft::snapshot_refusal_count));
     if (code >= raft::snapshot_refusal_count) REQUIRE(r.error == decode_error::bad_value);
-    REQUIRE(codec::decode(bytes_of({5, 1, 2, 3, 9, 0, code, 0})).value.has_value() == (code <= 1));
+    REQUIRE(codec::decode(bytes_of({1, 5, 1, 2, 3, 9, 0, code, 0})).value.has_value() == (code <= 1));
   }
   // A chunk length beyond the input is truncation, whatever its size.
-  auto buf = bytes_of({4, 2, 1, 5, 9, 4, 1, 0, 1});
+  auto buf = bytes_of({1, 4, 2, 1, 5, 9, 4, 1, 0, 1});
   put_varint(buf, max64);
   buf.push_back(std::byte{'x'});
   CHECK(codec::decode(buf).error == decode_error::truncated);
@@ -525,13 +529,105 @@ TEST_CASE("Large payloads and many entries survive a round trip", "[codec]") {
 }
 
 TEST_CASE("The encoding is compact: small values take one byte each", "[codec]") {
-  // type, from, to, term, last_index, last_term
-  CHECK(codec::encode(vote_req(1, 2, 3, 4, 5)).size() == 6);
-  // type, from, to, term, granted
-  CHECK(codec::encode(vote_resp(1, 2, 3, true)).size() == 5);
-  // type, from, to, term, prev_index, prev_term, commit, count, (term, kind, len, 'x')
-  CHECK(codec::encode(append_req(1, 2, 3, 0, 0, 0, {{3, raft::entry_kind::command, "x"}})).size() == 12);
-  CHECK(codec::encode(vote_req(1, 2, 3, 4, 5)) == bytes_of({0, 1, 2, 3, 4, 5}));
+  // version, type, from, to, term, last_index, last_term
+  CHECK(codec::encode(vote_req(1, 2, 3, 4, 5)).size() == 7);
+  // version, type, from, to, term, granted
+  CHECK(codec::encode(vote_resp(1, 2, 3, true)).size() == 6);
+  // version, type, from, to, term, prev_index, prev_term, commit, count, (term, kind, len, 'x')
+  CHECK(codec::encode(append_req(1, 2, 3, 0, 0, 0, {{3, raft::entry_kind::command, "x"}})).size() == 13);
+}
+
+TEST_CASE("Golden encodings: the version byte, then the layout of format 1 for every message type", "[codec]") {
+  // These pin the wire format: a change here breaks compatibility with
+  // deployed peers and needs a new raft::wire_format_version.
+  STATIC_REQUIRE(raft::wire_format_version == 1);
+  // version, type 0, from 1, to 2, term 3, last_index 4, last_term 5
+  CHECK(codec::encode(vote_req(1, 2, 3, 4, 5)) == bytes_of({1, 0, 1, 2, 3, 4, 5}));
+  // version, type 1, from, to, term, granted
+  CHECK(codec::encode(vote_resp(1, 2, 3, true)) == bytes_of({1, 1, 1, 2, 3, 1}));
+  // version, type 2, from, to, term, prev_index 10, prev_term 2, commit 9, count 2,
+  // (term 2, command, len 1, 'x'), (term 3, noop, len 0)
+  CHECK(codec::encode(append_req(1, 2, 3, 10, 2, 9, {{2, raft::entry_kind::command, "x"}, {3, raft::entry_kind::noop, ""}})) ==
+        bytes_of({1, 2, 1, 2, 3, 10, 2, 9, 2, 2, 0, 1, 'x', 3, 1, 0}));
+  // version, type 3, from, to, term, success 0, index 7, conflict_index 5, conflict_term 2
+  CHECK(codec::encode(append_resp(1, 2, 3, false, 7, 5, 2)) == bytes_of({1, 3, 1, 2, 3, 0, 7, 5, 2}));
+  // version, type 4, from 2, to 1, term 5, last_index 9, last_term 4, total 1, offset 0, done 1, chunk (1, 'x')
+  const message snap{2, 1, term_t{5}, raft::install_snapshot{index_t{9}, term_t{4}, 1, 0, true, raft::bytes("x")}};
+  CHECK(codec::encode(snap) == bytes_of({1, 4, 2, 1, 5, 9, 4, 1, 0, 1, 1, 'x'}));
+  // version, type 5, from, to, term, last_index 9, offset 300, installed 0, refusal 1
+  const message ack{1, 2, term_t{3}, raft::snapshot_response{index_t{9}, 300, false, raft::snapshot_refusal::bad_offset}};
+  CHECK(codec::encode(ack) == bytes_of({1, 5, 1, 2, 3, 9, 0xac, 0x02, 0, 1}));
+}
+
+// ============================================ codec: the wire format version
+
+TEST_CASE("The first byte of every encoding is the wire format version, and decoding reports it", "[codec]") {
+  for (const auto& m : sample_messages()) {
+    const auto enc = codec::encode(m);
+    INFO("type " << raft::type_name(m) << ", encoding " << hex(enc));
+    REQUIRE(!enc.empty());
+    CHECK(enc[0] == std::byte{raft::wire_format_version});
+    const auto r = codec::decode(enc);
+    REQUIRE(r.value);
+    CHECK(r.version == raft::wire_format_version);
+  }
+  // A message cut short after our version byte is truncated, and the version
+  // it announced is known.
+  const auto r = codec::decode(bytes_of({raft::wire_format_version}));
+  CHECK(r.error == decode_error::truncated);
+  CHECK(r.offset == 1);
+  CHECK(r.version == raft::wire_format_version);
+}
+
+TEST_CASE("Any wire format version but ours is rejected as unknown_version, before anything else is decoded",
+          "[codec]") {
+  const auto valid = codec::encode(append_req(1, 2, 3, 10, 2, 9, {{2, raft::entry_kind::command, "x"}}));
+  REQUIRE(codec::decode(valid).value);
+  SECTION("0, 2 and 255 in front of an otherwise valid message") {
+    for (unsigned v : {0u, 2u, 255u}) {
+      CAPTURE(v);
+      auto buf = valid;
+      buf[0] = static_cast<std::byte>(v);
+      const auto r = codec::decode(buf);
+      CHECK_FALSE(r.value);
+      CHECK(r.error == decode_error::unknown_version);
+      CHECK(r.offset == 1);
+      CHECK(r.version == v);
+    }
+  }
+  SECTION("every other version, alone or followed by anything") {
+    for (unsigned v = 0; v < 256; ++v) {
+      if (v == raft::wire_format_version) continue;
+      CAPTURE(v);
+      // Alone: not truncated - the version alone tells us we cannot read it.
+      const auto alone = codec::decode(bytes_of({v}));
+      REQUIRE(alone.error == decode_error::unknown_version);
+      REQUIRE(alone.offset == 1);
+      REQUIRE(alone.version == v);
+      // Followed by what would be an unknown type, an overflowing varint, an
+      // impossible entry count: none of it is looked at.
+      for (const auto& rest : {bytes_of({0xff}), bytes_of({0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}),
+                               bytes_of({2, 1, 2, 3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}), bytes_of({1, 1, 2, 3, 1, 0})}) {
+        auto buf = bytes_of({v});
+        buf.insert(buf.end(), rest.begin(), rest.end());
+        const auto r = codec::decode(buf);
+        REQUIRE_FALSE(r.value);
+        REQUIRE(r.error == decode_error::unknown_version);
+        REQUIRE(r.offset == 1);
+        REQUIRE(r.version == v);
+      }
+    }
+  }
+  SECTION("a message too large for the limits is refused before its version is read") {
+    auto buf = valid;
+    buf[0] = std::byte{7};
+    const auto r = codec::decode(buf, raft::codec_limits{buf.size() - 1, 100});
+    CHECK(r.error == decode_error::too_large);
+    CHECK(r.offset == 0);
+    CHECK(r.version == 0);
+  }
+  CHECK(std::string(raft::to_string(decode_error::unknown_version)) ==
+        "unknown wire format version: this peer speaks a newer (or corrupt) format");
 }
 
 TEST_CASE("A decoded payload owns its bytes: it does not alias the input buffer", "[codec]") {
@@ -580,9 +676,10 @@ TEST_CASE("Prefixes of a 256 KiB message are rejected, as truncated once the ent
   std::size_t bad = 0, first_bad = 0;
   for (std::size_t len = 0; len < enc.size(); len += (len < 64 ? 1 : 997)) {
     const auto r = codec::decode(std::span<const std::byte>(enc.data(), len));
-    // Up to 9 bytes the announced entry cannot fit (too_many_entries); from
+    // Before the entry count (byte 9) the header is cut short (truncated);
+    // up to 10 bytes the announced entry cannot fit (too_many_entries); from
     // there on the payload is cut short (truncated).
-    const auto expected = len < 10 && len >= 8 ? decode_error::too_many_entries : decode_error::truncated;
+    const auto expected = len < 11 && len >= 9 ? decode_error::too_many_entries : decode_error::truncated;
     if (r.value || r.error != expected) {
       if (bad++ == 0) first_bad = len;
     }
@@ -598,6 +695,7 @@ TEST_CASE("Empty input is rejected as truncated at offset 0", "[codec]") {
   CHECK_FALSE(r.value);
   CHECK(r.error == decode_error::truncated);
   CHECK(r.offset == 0);
+  CHECK(r.version == 0);  // no byte read, no version met
   CHECK(std::string(raft::to_string(r.error)) == "input truncated");
 }
 
@@ -624,13 +722,14 @@ TEST_CASE("Bytes after a complete message are rejected", "[codec]") {
 TEST_CASE("An unknown message type tag is rejected", "[codec]") {
   for (auto tag = static_cast<unsigned>(known_types); tag < 256; ++tag) {
     CAPTURE(tag);
-    auto buf = bytes_of({tag, 1, 2, 3, 4, 5});
+    auto buf = bytes_of({1, tag, 1, 2, 3, 4, 5});
     const auto r = codec::decode(buf);
     REQUIRE_FALSE(r.value);
     REQUIRE(r.error == decode_error::unknown_type);
-    REQUIRE(r.offset == 1);
+    REQUIRE(r.offset == 2);
+    REQUIRE(r.version == raft::wire_format_version);
     // Also with nothing after the tag.
-    buf.resize(1);
+    buf.resize(2);
     REQUIRE(codec::decode(buf).error == decode_error::unknown_type);
   }
   CHECK(std::string(raft::to_string(decode_error::unknown_type)) == "unknown message type");
@@ -639,26 +738,26 @@ TEST_CASE("An unknown message type tag is rejected", "[codec]") {
 TEST_CASE("A boolean flag other than 0 or 1 is rejected", "[codec]") {
   for (unsigned flag = 2; flag < 256; ++flag) {
     CAPTURE(flag);
-    // vote_response: type 1, from 1, to 2, term 3, granted
-    const auto vr = codec::decode(bytes_of({1, 1, 2, 3, flag}));
+    // vote_response: version 1, type 1, from 1, to 2, term 3, granted
+    const auto vr = codec::decode(bytes_of({1, 1, 1, 2, 3, flag}));
     REQUIRE_FALSE(vr.value);
     REQUIRE(vr.error == decode_error::bad_value);
-    // append_response: type 3, from 1, to 2, term 3, success, index, conflict index, conflict term
-    const auto ar = codec::decode(bytes_of({3, 1, 2, 3, flag, 0, 0, 0}));
+    // append_response: version 1, type 3, from 1, to 2, term 3, success, index, conflict index, conflict term
+    const auto ar = codec::decode(bytes_of({1, 3, 1, 2, 3, flag, 0, 0, 0}));
     REQUIRE_FALSE(ar.value);
     REQUIRE(ar.error == decode_error::bad_value);
   }
-  CHECK(codec::decode(bytes_of({1, 1, 2, 3, 0})).value);
-  CHECK(codec::decode(bytes_of({1, 1, 2, 3, 1})).value);
-  CHECK(codec::decode(bytes_of({3, 1, 2, 3, 1, 0, 0, 0})).value);
+  CHECK(codec::decode(bytes_of({1, 1, 1, 2, 3, 0})).value);
+  CHECK(codec::decode(bytes_of({1, 1, 1, 2, 3, 1})).value);
+  CHECK(codec::decode(bytes_of({1, 3, 1, 2, 3, 1, 0, 0, 0})).value);
 }
 
 TEST_CASE("An entry kind the codec does not know is rejected", "[codec]") {
-  // append_request: type 2, from, to, term 3, prev_index 0, prev_term 0,
+  // append_request: version 1, type 2, from, to, term 3, prev_index 0, prev_term 0,
   // commit 0, count 1, entry (term 3, kind, payload length 0)
   for (unsigned kind = 0; kind < 256; ++kind) {
     CAPTURE(kind);
-    const auto r = codec::decode(bytes_of({2, 1, 2, 3, 0, 0, 0, 1, 3, kind, 0}));
+    const auto r = codec::decode(bytes_of({1, 2, 1, 2, 3, 0, 0, 0, 1, 3, kind, 0}));
     if (kind < raft::entry_kind_count) {
       REQUIRE(r.value);
     } else {
@@ -671,7 +770,7 @@ TEST_CASE("An entry kind the codec does not know is rejected", "[codec]") {
 TEST_CASE("Varints that overflow 64 bits or run past ten bytes are rejected as bad values", "[codec]") {
   // vote_request with the term field replaced by `term_bytes`.
   auto with_term = [](std::initializer_list<unsigned> term_bytes) {
-    auto buf = bytes_of({0, 1, 2});
+    auto buf = bytes_of({1, 0, 1, 2});
     for (unsigned b : term_bytes) buf.push_back(static_cast<std::byte>(b));
     buf.push_back(std::byte{4});
     buf.push_back(std::byte{1});
@@ -693,20 +792,20 @@ TEST_CASE("Varints that overflow 64 bits or run past ten bytes are rejected as b
     CHECK(r.error == decode_error::bad_value);
   }
   SECTION("an endless run of continuation bytes") {
-    auto buf = bytes_of({0, 1, 2});
+    auto buf = bytes_of({1, 0, 1, 2});
     buf.insert(buf.end(), 1000, std::byte{0xff});
     const auto r = codec::decode(buf);
     CHECK_FALSE(r.value);
     CHECK(r.error == decode_error::bad_value);
-    CHECK(r.offset <= 3 + 10);
+    CHECK(r.offset <= 4 + 10);
   }
   SECTION("an overflowing node id") {
-    const auto r = codec::decode(bytes_of({1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 2, 3, 1}));
+    const auto r = codec::decode(bytes_of({1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 2, 3, 1}));
     CHECK_FALSE(r.value);
     CHECK(r.error == decode_error::bad_value);
   }
   SECTION("a varint cut off by the end of input is truncation, not a bad value") {
-    const auto r = codec::decode(bytes_of({0, 1, 2, 0xff, 0xff}));
+    const auto r = codec::decode(bytes_of({1, 0, 1, 2, 0xff, 0xff}));
     CHECK(r.error == decode_error::truncated);
   }
 }
@@ -718,12 +817,12 @@ TEST_CASE("An overlong (non-minimal) varint is rejected, so every message has ex
   // re-encoding what it decoded does not reproduce the input bytes.
   // (wire.hpp: byte_reader::varint does not check that the final byte of a
   // multi-byte varint is non-zero.)
-  const auto canonical = bytes_of({0, 1, 2, 1, 4, 1});
+  const auto canonical = bytes_of({1, 0, 1, 2, 1, 4, 1});
   const std::vector<std::vector<std::byte>> overlong = {
-      bytes_of({0, 1, 2, 0x81, 0x00, 4, 1}),        // term
-      bytes_of({0, 0x81, 0x00, 2, 1, 4, 1}),        // from
-      bytes_of({0, 1, 2, 1, 0x84, 0x80, 0x00, 1}),  // last_index
-      bytes_of({0, 1, 2, 1, 4, 0x80, 0x00}),        // last_term = 0 spelt in two bytes
+      bytes_of({1, 0, 1, 2, 0x81, 0x00, 4, 1}),        // term
+      bytes_of({1, 0, 0x81, 0x00, 2, 1, 4, 1}),        // from
+      bytes_of({1, 0, 1, 2, 1, 0x84, 0x80, 0x00, 1}),  // last_index
+      bytes_of({1, 0, 1, 2, 1, 4, 0x80, 0x00}),        // last_term = 0 spelt in two bytes
   };
   REQUIRE(codec::decode(canonical).value);
   for (const auto& in : overlong) {
@@ -738,8 +837,8 @@ TEST_CASE("An overlong (non-minimal) varint is rejected, so every message has ex
 }
 
 TEST_CASE("An entry count the input cannot hold is rejected before anything is allocated", "[codec]") {
-  // append_request header: type 2, from 1, to 2, term 3, prev_index 0, prev_term 0, commit 0
-  auto header = [] { return bytes_of({2, 1, 2, 3, 0, 0, 0}); };
+  // append_request header: version 1, type 2, from 1, to 2, term 3, prev_index 0, prev_term 0, commit 0
+  auto header = [] { return bytes_of({1, 2, 1, 2, 3, 0, 0, 0}); };
   SECTION("a count near 2^64 in a short message") {
     // If the decoder reserved space for this many entries it would ask for
     // exabytes (a bad_alloc, or an abort under AddressSanitizer).
@@ -775,7 +874,7 @@ TEST_CASE("An entry count the input cannot hold is rejected before anything is a
 TEST_CASE("A payload length larger than the remaining input is truncation, not an allocation", "[codec]") {
   for (std::uint64_t len : {std::uint64_t{2}, std::uint64_t{1} << 20, std::uint64_t{1} << 62, max64}) {
     CAPTURE(len);
-    auto buf = bytes_of({2, 1, 2, 3, 0, 0, 0, 1, 3, 0});
+    auto buf = bytes_of({1, 2, 1, 2, 3, 0, 0, 0, 1, 3, 0});
     put_varint(buf, len);
     buf.push_back(std::byte{'x'});
     const auto r = codec::decode(buf);
@@ -823,7 +922,7 @@ TEST_CASE("codec_limits bound the message size and the entry count", "[codec]") 
 TEST_CASE("Every decode_error has a distinct description", "[codec]") {
   const decode_error all[] = {decode_error::none,      decode_error::truncated,       decode_error::unknown_type,
                               decode_error::bad_value, decode_error::too_many_entries, decode_error::too_large,
-                              decode_error::trailing_bytes};
+                              decode_error::trailing_bytes, decode_error::unknown_version};
   std::vector<std::string> seen;
   for (auto e : all) {
     const std::string s = raft::to_string(e);
@@ -947,7 +1046,10 @@ TEST_CASE("Decoding random and mutated bytes never crashes, and anything decoded
     if (garbage) {
       input.resize(static_cast<std::size_t>(rng.below(64)));
       for (auto& b : input) b = static_cast<std::byte>(rng.next());
-      if (!input.empty() && rng.chance(80)) input[0] = static_cast<std::byte>(rng.below(known_types));  // a known tag
+      if (input.size() >= 2 && rng.chance(80)) {  // our version and a known tag
+        input[0] = std::byte{raft::wire_format_version};
+        input[1] = static_cast<std::byte>(rng.below(known_types));
+      }
     } else {
       const message original = random_message(rng);
       input = codec::encode(original);
@@ -963,6 +1065,14 @@ TEST_CASE("Decoding random and mutated bytes never crashes, and anything decoded
     const auto r = codec::decode(input, lim);
     INFO("input " << hex(input));
     REQUIRE(r.offset <= input.size());
+    if (!input.empty() && input.size() <= lim.max_message_bytes) {
+      // The first byte is always read, and anything but our version stops there.
+      REQUIRE(r.version == static_cast<std::uint8_t>(input[0]));
+      if (input[0] != std::byte{raft::wire_format_version}) {
+        REQUIRE(r.error == decode_error::unknown_version);
+        REQUIRE(r.offset == 1);
+      }
+    }
     if (!r.value) {
       REQUIRE(r.error != decode_error::none);
       ++rejected;
@@ -994,4 +1104,55 @@ TEST_CASE("Decoding random and mutated bytes never crashes, and anything decoded
   CAPTURE(decoded, rejected, not_canonical);
   CHECK(decoded > iterations / 20);
   CHECK(rejected > iterations / 20);
+}
+
+TEST_CASE("Any input whose first byte is not the wire format version is rejected as unknown_version",
+          "[codec][fuzz]") {
+  const std::uint64_t seed = env_or("RAFT_FUZZ_SEED", 0x5eed0002);
+  const std::uint64_t iterations = env_or("RAFT_FUZZ_ITERATIONS", 4000);
+  INFO("seed " << seed << " (replay: RAFT_FUZZ_SEED=" << seed << ")");
+  fuzz_rng rng(seed);
+
+  std::uint64_t valid_underneath = 0;
+  for (std::uint64_t it = 0; it < iterations; ++it) {
+    CAPTURE(it);
+    std::vector<std::byte> input;
+    bool was_valid = false;
+    if (rng.chance(30)) {  // garbage
+      input.resize(static_cast<std::size_t>(rng.below(64)));
+      for (auto& b : input) b = static_cast<std::byte>(rng.next());
+    } else {  // a valid message of ours, maybe mutated behind the version byte
+      input = codec::encode(random_message(rng));
+      was_valid = true;
+      if (rng.chance(50)) {
+        mutate(rng, input);
+        was_valid = false;
+      }
+    }
+    // Any first byte but ours: 0, the next version, the last one, or anything.
+    std::uint8_t v = 0;
+    switch (rng.below(4)) {
+      case 0: v = 0; break;
+      case 1: v = static_cast<std::uint8_t>(raft::wire_format_version + 1); break;
+      case 2: v = 255; break;
+      default: v = static_cast<std::uint8_t>(2 + rng.below(254)); break;
+    }
+    REQUIRE(v != raft::wire_format_version);
+    if (input.empty()) input.push_back(std::byte{0});
+    input[0] = static_cast<std::byte>(v);
+
+    const auto r = codec::decode(input);
+    INFO("input " << hex(input));
+    REQUIRE_FALSE(r.value);
+    REQUIRE(r.error == decode_error::unknown_version);
+    REQUIRE(r.offset == 1);
+    REQUIRE(r.version == v);
+    if (was_valid) {
+      // Only the version stood in the way: with ours in front it decodes.
+      input[0] = std::byte{raft::wire_format_version};
+      REQUIRE(codec::decode(input).value);
+      ++valid_underneath;
+    }
+  }
+  CHECK(valid_underneath > iterations / 10);
 }

@@ -723,8 +723,12 @@ class server {
       }
       auto r = codec_t::decode(frame, lim);
       if (!r) {
-        refuse_peer_(p, "undecodable frame of " + std::to_string(len) + " bytes: " + raft::to_string(r.error) +
-                            " at offset " + std::to_string(r.offset));
+        std::string why = "undecodable frame of " + std::to_string(len) + " bytes: " + raft::to_string(r.error) +
+                          " at offset " + std::to_string(r.offset);
+        if (r.error == raft::decode_error::unknown_version)
+          why += " (peer speaks wire format " + std::to_string(r.version) + ", we speak " +
+                 std::to_string(raft::wire_format_version) + ")";
+        refuse_peer_(p, why);
         break;
       }
       if (r.value->from != p.from || r.value->to != opt_.id) {

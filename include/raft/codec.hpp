@@ -2,7 +2,7 @@
 //
 // Layout (all integers LEB128 varints unless noted):
 //
-//   message   := type:u8 from:id to:id term body
+//   message   := version:u8 type:u8 from:id to:id term body
 //   vote_request    := last_index last_term
 //   vote_response   := granted:u8 (0 or 1)
 //   append_request  := prev_index prev_term commit count entry*count
@@ -10,6 +10,16 @@
 //   append_response := success:u8 index conflict_index conflict_term
 //   install_snapshot  := last_index last_term total_size offset done:u8 chunk:blob
 //   snapshot_response := last_index offset installed:u8 refusal:u8
+//
+// `version` is raft::wire_format_version (1). It exists for rolling
+// upgrades: a node that meets a format newer than its own (or a corrupt first
+// byte) says so - decode_error::unknown_version, with the version it met in
+// decode_result::version - instead of misparsing the rest as its own format.
+// The version is bumped whenever the encoding of any existing message
+// changes. New message kinds within the same version get new type tags; an
+// older decoder answers those with decode_error::unknown_type. A decoder
+// accepts exactly its own version, and checks it before it decodes anything
+// else (only the input's size is compared with codec_limits first).
 //
 // `id` and `payload` are written by the Transport policy. Decoding trusts
 // nothing: every length is checked against the bytes that remain and against
@@ -34,6 +44,11 @@
 namespace raft {
 inline namespace v0 {
 
+/// The wire format this codec writes, and the only one it reads: the first
+/// byte of every encoded message. Bumped whenever the encoding of an
+/// existing message changes (see the comment at the top of this file).
+inline constexpr std::uint8_t wire_format_version = 1;
+
 enum class decode_error : std::uint8_t {
   none = 0,
   truncated,         ///< The input ended in the middle of a value.
@@ -42,6 +57,8 @@ enum class decode_error : std::uint8_t {
   too_many_entries,  ///< More entries than codec_limits::max_entries, or than the bytes could hold.
   too_large,         ///< The input is longer than codec_limits::max_message_bytes.
   trailing_bytes,    ///< Bytes left over after a complete message.
+  unknown_version,   ///< The first byte is not wire_format_version (see decode_result::version).
+                     ///< Last, so that the earlier values keep their numbers.
 };
 
 [[nodiscard]] constexpr const char* to_string(decode_error e) noexcept {
@@ -53,6 +70,8 @@ enum class decode_error : std::uint8_t {
     case decode_error::too_many_entries: return "too many entries";
     case decode_error::too_large: return "message too large";
     case decode_error::trailing_bytes: return "trailing bytes after message";
+    case decode_error::unknown_version:
+      return "unknown wire format version: this peer speaks a newer (or corrupt) format";
   }
   return "?";
 }
@@ -67,6 +86,12 @@ struct decode_result {
   std::optional<T> value;
   decode_error error = decode_error::none;
   std::size_t offset = 0;  ///< Where decoding stopped (the error's position).
+  /// The wire format version the input announced (its first byte), set
+  /// whenever at least one byte was read - also when it is not ours
+  /// (decode_error::unknown_version), so that a caller can log "peer speaks
+  /// format 7, we speak 1". 0 if nothing was read (empty or too large input);
+  /// 0 is never a valid version.
+  std::uint8_t version = 0;
 
   [[nodiscard]] explicit operator bool() const noexcept { return value.has_value(); }
 };
@@ -84,6 +109,7 @@ class codec {
   /// Appends the encoding of `m` to `out`.
   static void encode(const message_type& m, std::vector<std::byte>& out) {
     byte_writer w(out);
+    w.u8(wire_format_version);
     w.u8(static_cast<std::uint8_t>(m.body.index()));
     Transport::encode_id(w, m.from);
     Transport::encode_id(w, m.to);
@@ -106,8 +132,12 @@ class codec {
     byte_reader r(in);
     decode_error err = decode_error::none;
     message_type m;
+    std::uint8_t version = 0;
     std::uint8_t type = 0;
     std::uint64_t term = 0;
+    if (!r.u8(version)) return fail(res, r, why(r));
+    res.version = version;
+    if (version != wire_format_version) return fail(res, r, decode_error::unknown_version);
     if (!r.u8(type)) return fail(res, r, why(r));
     if (type >= std::variant_size_v<typename message_type::body_type>) return fail(res, r, decode_error::unknown_type);
     auto from = Transport::decode_id(r);

@@ -7,7 +7,8 @@
 //   peer port:   a garbage handshake, a zero-length frame, an oversized frame
 //                header, an unknown node id, another cluster's id, a node
 //                claiming the receiver's own id, a valid handshake followed
-//                by an undecodable frame, a decodable message whose sender
+//                by an undecodable frame, or by a frame in a newer wire
+//                format version, a decodable message whose sender
 //                contradicts the handshake;
 //   client port: binary garbage, an oversized head, a huge key, a huge value
 //                (refused from its Content-Length, before the body is sent),
@@ -135,9 +136,22 @@ int main(int argc, char** argv) {
   peer_case(cl, "meant for another node", frame(kv::encode_handshake("e2e", 1, 3)), "handshake addressed to node 3");
   {
     auto b = frame(kv::encode_handshake("e2e", 3, 2));
-    auto g = frame({std::byte{0x09}, std::byte{0x01}, std::byte{0x02}});  // unknown message type 9
+    // wire format version 1, unknown message type 9
+    auto g = frame({std::byte{raft::wire_format_version}, std::byte{0x09}, std::byte{0x01}, std::byte{0x02}});
     b.insert(b.end(), g.begin(), g.end());
-    peer_case(cl, "undecodable frame after a valid handshake", b, "undecodable frame of 3 bytes: unknown message type");
+    peer_case(cl, "undecodable frame after a valid handshake", b, "undecodable frame of 4 bytes: unknown message type");
+  }
+  {
+    // A well-formed vote_response of ours, but announcing wire format 7.
+    raft::message<std::uint64_t, raft::bytes> m{3, 2, raft::term_t{1}, raft::vote_response{false}};
+    auto b = frame(kv::encode_handshake("e2e", 3, 2));
+    auto body = raft::codec<raft::default_transport>::encode(m);
+    body.at(0) = std::byte{7};
+    auto g = frame(body);
+    b.insert(b.end(), g.begin(), g.end());
+    peer_case(cl, "frame in a newer wire format after a valid handshake", b,
+              "unknown wire format version: this peer speaks a newer (or corrupt) format at offset 1 (peer speaks wire "
+              "format 7, we speak 1)");
   }
   {
     // A well-formed message whose `from` contradicts the handshake (node 3).
