@@ -1241,7 +1241,7 @@ TEST_CASE(
     out_t out;
     CHECK(n.step(make_append(2, 1, 4, tt.prev_index, tt.prev_term, 0, tt.ents), out) == step_status::ok);
     CHECK(log_entries(n) == tt.want_log);
-    CHECK(out.persist == tt.want_persist);
+    CHECK(out.persist.has_value() == tt.want_persist);
     CHECK(out.messages == std::vector<msg_t>{make_append_resp(1, 2, 4, true, tt.want_index)});
   }
 }

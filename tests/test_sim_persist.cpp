@@ -250,8 +250,24 @@ TEST_CASE("Figure 8 on an unreliable network: drops, duplicates, long reordering
 namespace {
 /// Random crashes, restarts and partitions while clients keep proposing; then
 /// everything heals and every committed command must be on every node.
-void churn(std::uint64_t seed, bool unreliable, int iterations, std::uint64_t snapshot_every = 0) {
+struct churn_disk {
+  sim::durability mode = sim::durability::sync;
+  std::uint32_t max_delay = 20;  // async: flush delay in units (a tick is 10)
+  bool torn = false;             // a crash keeps a random prefix of the writes in flight
+};
+
+/// Asynchronous durability for a seed: random flush delays up to 1-6 ticks,
+/// torn crashes on every other seed.
+churn_disk async_disk(std::uint64_t seed) {
+  return {sim::durability::async, static_cast<std::uint32_t>(5 + (seed * 7919) % 56), (seed / 2) % 2 == 0};
+}
+
+void churn(std::uint64_t seed, bool unreliable, int iterations, std::uint64_t snapshot_every = 0,
+           churn_disk disk = {}) {
   sim::options o{.nodes = 5, .seed = seed};
+  o.disk = disk.mode;
+  o.max_disk_delay = disk.max_delay;
+  o.torn_crashes = disk.torn;
   if (snapshot_every != 0) {
     o.snapshot_every = snapshot_every;
     o.snapshot_padding = 200;
@@ -287,6 +303,14 @@ TEST_CASE("churn on an unreliable network", "[sim][persist][churn]") {
   }
 }
 
+TEST_CASE("churn with asynchronous durability: a crash loses every write not reported durable",
+          "[sim][persist][churn][async]") {
+  for (auto seed : sim::seeds(10)) {
+    INFO("seed " << seed);
+    churn(seed, seed % 2 == 0, 200, 0, async_disk(seed));
+  }
+}
+
 TEST_CASE("randomized soak: many seeds of churn on an unreliable network", "[sim][soak]") {
   const auto n = sim::env_u64("RAFT_SOAK_SEEDS", 500);
   const auto first = sim::env_u64("RAFT_SOAK_FIRST_SEED", 1000);
@@ -302,5 +326,23 @@ TEST_CASE("randomized soak: many seeds of churn on an unreliable network", "[sim
     ++ran;
   }
   WARN("soak ran " << ran << " seeds");
+  CHECK(ran == (std::getenv("RAFT_SIM_SEED") ? 1 : n));
+}
+
+TEST_CASE("randomized soak, asynchronous durability: random flush delays, crashes lose (or tear) writes in flight",
+          "[sim][soak][async]") {
+  const auto n = sim::env_u64("RAFT_SOAK_SEEDS", 500);
+  const auto first = sim::env_u64("RAFT_SOAK_FIRST_SEED", 1000);
+  std::uint64_t ran = 0;
+  for (auto seed : sim::seeds(n, first)) {
+    INFO("replay with RAFT_SIM_SEED=" << seed);
+    try {
+      churn(seed, seed % 2 == 0, 60, seed % 3 == 0 ? 10 : 0, async_disk(seed));
+    } catch (const sim::violation& v) {
+      FAIL(v.what() << " (replay with RAFT_SIM_SEED=" << seed << ")");
+    }
+    ++ran;
+  }
+  WARN("async soak ran " << ran << " seeds");
   CHECK(ran == (std::getenv("RAFT_SIM_SEED") ? 1 : n));
 }

@@ -59,6 +59,7 @@ TEST_CASE("snapshotting every N entries while clients propose keeps every Log bo
     INFO("max entries held " << max_entries << ", max payload bytes " << max_bytes);
     CHECK(max_entries <= 20 + 30);
     CHECK(max_bytes <= (20 + 30) * 10);
+    INFO("restores " << c.restores() << " k " << k);
     CHECK(c.snapshots_taken() >= 3 * (k / 20) - 3);
     CHECK(c.committed().size() > 400);
   }

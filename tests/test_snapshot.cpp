@@ -191,9 +191,10 @@ TEST_CASE("a leader whose follower needs compacted entries sends the snapshot in
   // Followers 2 and 3 acknowledge the no-op at index 1; then 5 commands commit via 2.
   out.clear();
   REQUIRE(l.step(msg{2, 1, term_t{1}, raft::append_response{true, index_t{1}, {}, {}}}, out) == raft::step_status::ok);
-  for (int k = 0; k < 5; ++k) l.propose(raft::bytes("c"), out);
+  for (int k = 0; k < 5; ++k) REQUIRE(l.propose(raft::bytes("c"), out).ok());
   REQUIRE(l.step(msg{2, 1, term_t{1}, raft::append_response{true, index_t{6}, {}, {}}}, out) == raft::step_status::ok);
   REQUIRE(l.applied_index() == index_t{6});
+  out.clear();  // applied
   REQUIRE(l.compact(index_t{6}, raft::bytes("0123456789abcdefghij"), out) == raft::compact_status::ok);
   out.clear();
   // Follower 3 never answered; its entries are gone now. The next heartbeat

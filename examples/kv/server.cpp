@@ -387,8 +387,18 @@ class server {
   }
 
   void handle_output_() {
-    // 1. Durability first: one sync for everything this iteration wrote.
-    if (out_.persist || node_.log().dirty()) {
+    // 1. Durability first: one sync for everything this iteration wrote, then
+    //    report it; the node releases the acknowledgements and votes that
+    //    waited for it into this same output. (Reporting can itself write,
+    //    e.g. a candidate that wins appends its no-op: loop until caught up.)
+    while (out_.persist && out_.persist->seq > node_.durable_write()) {
+      const raft::log_write w = *out_.persist;
+      node_.log().sync();
+      ++syncs_;
+      if (node_.persisted(w, out_) == raft::persist_status::unknown)
+        throw std::logic_error("raft refused a durability report it issued");
+    }
+    if (node_.log().dirty()) {
       node_.log().sync();
       ++syncs_;
     }

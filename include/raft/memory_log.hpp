@@ -27,6 +27,12 @@ class basic_memory_log {
   using entry_type = entry<Payload>;
   using hard_state_type = raft::hard_state<NodeId>;
 
+  /// Every write is "durable" (survives as long as this object) when the call
+  /// that made it returns, so the node counts its writes as durable at once
+  /// and nobody needs to call node::persisted(). A Log that models a disk,
+  /// or buffers, leaves this out (or sets it false) and reports durability.
+  static constexpr bool durable_on_write = true;
+
   [[nodiscard]] const hard_state_type& hard_state() const noexcept { return hs_; }
   void save_hard_state(const hard_state_type& hs) { hs_ = hs; }
 

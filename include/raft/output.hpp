@@ -28,6 +28,39 @@ struct state_change {
 template <class Transport, class Log, class Clock, class Random>
 class node;
 
+/// Names one write of a node's Log (raft/node.hpp, "Durability"): every
+/// call into the node that changed the Log is one write, numbered 1, 2, ...
+/// for the lifetime of the node object. Writes become durable in that order,
+/// so reporting one reports every earlier one too.
+///
+/// `last_index`/`last_term` name the Log's last entry as that write left it.
+/// They let the node recognise a report for entries that were truncated and
+/// replaced since (it then counts as durable only the prefix the current log
+/// still shares with that write), and refuse a token it never issued.
+struct log_write {
+  std::uint64_t seq = 0;  ///< Position in the node's sequence of writes (0: none).
+  index_t last_index;     ///< The Log's last index after this write.
+  term_t last_term;       ///< The term of that entry (or of the snapshot point).
+  friend bool operator==(const log_write&, const log_write&) = default;
+};
+
+/// What node::persisted() made of a durability report.
+enum class persist_status : std::uint8_t {
+  ok,       ///< New: the write and every earlier one count as durable now.
+  stale,    ///< Already known durable (an older or repeated report): nothing to do.
+  unknown,  ///< This node never issued that write (a token from another node or
+            ///< node object, or one whose index/term was altered): refused.
+};
+
+[[nodiscard]] constexpr const char* to_string(persist_status s) noexcept {
+  switch (s) {
+    case persist_status::ok: return "ok";
+    case persist_status::stale: return "already durable";
+    case persist_status::unknown: return "not a write this node issued";
+  }
+  return "?";
+}
+
 /// The entries an output says to apply: a view of the consecutive indexes
 /// [first_index(), last_index()] of the node's Log, read in place. Handing
 /// out a view instead of copies keeps the apply path free of per-entry
@@ -35,8 +68,13 @@ class node;
 ///
 ///     for (const auto& e : out.committed) apply(e);
 ///
-/// The entries stay readable until the Log drops them: apply them before
-/// compacting past them (node::compact). An output collects committed
+/// How long the entries stay valid: until the node is destroyed, or until
+/// the Log drops them (node::compact past them, or a snapshot installed from
+/// the leader), whichever comes first. Moving the node does not invalidate
+/// them (the node keeps its Log at a fixed address). Reading an entry the Log
+/// already dropped is caught: RAFT_ASSERT fires with "committed entries read
+/// after the Log dropped them" instead of reading freed memory. So: apply
+/// `committed` before calling compact() past it. An output collects committed
 /// entries of one node only.
 template <class Payload>
 class committed_entries {
@@ -108,15 +146,21 @@ class committed_entries {
   template <class, class, class, class>
   friend class node;
   using accessor = const entry_type& (*)(const void*, index_t);
+  using first_accessor = index_t (*)(const void*);
 
-  const entry_type& at_(index_t i) const { return get_(log_, i); }
+  const entry_type& at_(index_t i) const {
+    RAFT_ASSERT(i >= first_of_(log_),
+                "committed entries read after the Log dropped them: apply out.committed before compacting past it");
+    return get_(log_, i);
+  }
 
   /// Appends indexes [from, to] of `log`.
-  void extend_(const void* log, accessor get, index_t from, index_t to) {
+  void extend_(const void* log, accessor get, first_accessor first, index_t from, index_t to) {
     if (to < from) return;
     if (count_ == 0) {
       log_ = log;
       get_ = get;
+      first_of_ = first;
       first_ = from;
     } else {
       RAFT_ASSERT(log_ == log, "an output collects the committed entries of one node only: clear() it in between");
@@ -131,44 +175,143 @@ class committed_entries {
     first_ = first_ + drop;
     count_ -= static_cast<std::size_t>(drop);
   }
+  /// Whether this view still has entries of `log` at or below `i`.
+  [[nodiscard]] bool holds_upto_(const void* log, index_t i) const noexcept {
+    return count_ != 0 && log_ == log && first_ <= i;
+  }
 
   const void* log_ = nullptr;
   accessor get_ = nullptr;
+  first_accessor first_of_ = nullptr;
   index_t first_;
   std::size_t count_ = 0;
 };
 
-/// The work a caller must carry out after tick(), step() or propose(). The
-/// node appends to it; the caller drains it and calls clear() (which keeps the
-/// buffers' capacity, so a loop that reuses one output does not allocate).
+/// The messages of an output, in the order they were produced. It reads like
+/// a std::vector. Reading the elements in any way (iterating, indexing,
+/// copying or moving the list) "takes" them: from then on the node adds new
+/// entries to fresh messages instead of growing an AppendEntries already in
+/// the list (automatic batching, see output). So a caller who copies or moves
+/// the messages out without clear() can never send an append that later grew
+/// behind its back. size() and empty() do not take anything.
+template <class Message>
+class message_list {
+ public:
+  using value_type = Message;
+  using size_type = std::size_t;
+  using iterator = typename std::vector<Message>::iterator;
+  using const_iterator = typename std::vector<Message>::const_iterator;
+
+  message_list() = default;
+  message_list(const message_list& o) : v_((o.taken_ = true, o.v_)) {}
+  message_list(message_list&& o) noexcept : v_((o.taken_ = true, std::move(o.v_))) {}
+  message_list& operator=(const message_list& o) {
+    o.taken_ = true;
+    v_ = o.v_;
+    taken_ = true;
+    return *this;
+  }
+  message_list& operator=(message_list&& o) noexcept {
+    o.taken_ = true;
+    v_ = std::move(o.v_);
+    taken_ = true;
+    return *this;
+  }
+  ~message_list() = default;
+
+  [[nodiscard]] size_type size() const noexcept { return v_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return v_.empty(); }
+  [[nodiscard]] size_type capacity() const noexcept { return v_.capacity(); }
+  void reserve(size_type n) { v_.reserve(n); }
+
+  iterator begin() noexcept { return take_().begin(); }
+  iterator end() noexcept { return take_().end(); }
+  const_iterator begin() const noexcept { return take_().begin(); }
+  const_iterator end() const noexcept { return take_().end(); }
+  Message& operator[](size_type k) { return take_()[k]; }
+  const Message& operator[](size_type k) const { return take_()[k]; }
+  Message& at(size_type k) { return take_().at(k); }
+  const Message& at(size_type k) const { return take_().at(k); }
+  Message& front() { return take_().front(); }
+  const Message& front() const { return take_().front(); }
+  Message& back() { return take_().back(); }
+  const Message& back() const { return take_().back(); }
+  /// The underlying vector (takes the messages).
+  [[nodiscard]] std::vector<Message>& vector() noexcept { return take_(); }
+  [[nodiscard]] const std::vector<Message>& vector() const noexcept { return take_(); }
+
+  void push_back(const Message& m) { v_.push_back(m); }
+  void push_back(Message&& m) { v_.push_back(std::move(m)); }
+  /// Empties the list and ends "taken": the node may batch into it again.
+  void clear() noexcept {
+    v_.clear();
+    taken_ = false;
+  }
+
+  friend bool operator==(const message_list& a, const std::vector<Message>& b) { return a.take_() == b; }
+  friend bool operator==(const message_list& a, const message_list& b) { return a.take_() == b.take_(); }
+
+ private:
+  template <class, class, class, class>
+  friend class node;
+  std::vector<Message>& take_() noexcept {
+    taken_ = true;
+    return v_;
+  }
+  const std::vector<Message>& take_() const noexcept {
+    taken_ = true;
+    return v_;
+  }
+  // Node-side access that does not take the messages.
+  [[nodiscard]] bool taken_by_caller_() const noexcept { return taken_; }
+  [[nodiscard]] Message& peek_(size_type k) noexcept { return v_[k]; }
+
+  std::vector<Message> v_;
+  mutable bool taken_ = false;
+};
+
+/// The work a caller must carry out after tick(), step(), propose(),
+/// persisted() and the other inputs. The node appends to it; the caller
+/// drains it and calls clear() (which keeps the buffers' capacity, so a loop
+/// that reuses one output does not allocate).
 ///
 /// Carry it out in this order:
-///  1. If `persist` is set, make the Log's writes durable (memory_log: nothing
-///     to do; a disk log: fsync). Several outputs may share one flush, as long
-///     as none of their messages has been sent yet.
-///  2. Send `messages`, in any order (Raft tolerates loss and reordering).
-///     Send them once you are done filling this output: until then the node
-///     may still add entries to an AppendEntries it put here earlier (that is
-///     how many propose() calls become one message per follower).
+///  1. If `persist` is set, the node wrote to the Log. Make those writes
+///     durable (a disk log: fsync) and then report it: node.persisted(*persist,
+///     out2). With a Log that is durable as soon as it is written (memory_log,
+///     or any Log declaring `durable_on_write`), the node has already counted
+///     it and there is nothing to do. The flush may run in the background
+///     while you go on: nothing below waits for it (asynchronous durability).
+///  2. Send `messages`, in any order (Raft tolerates loss and reordering). They
+///     never include a promise the Log has not kept yet: acknowledgements of
+///     appended entries and granted votes wait inside the node until
+///     persisted() reports the write they depend on, and come out in the output
+///     of that call. Send the messages once you are done filling this output:
+///     until you read them, the node may still add entries to an AppendEntries
+///     it put here earlier (that is how many propose() calls become one message
+///     per follower); once read, they are never changed.
 ///  3. If `snapshot` is set, restore the state machine from it (it replaces
 ///     everything up to snapshot->index).
 ///  4. Apply `committed` to the state machine, in order. Entries of kind noop
 ///     carry no command but are part of the gapless index sequence. After a
-///     snapshot they continue at snapshot->index + 1.
-///  5. React to `changes` (e.g. redirect clients when the leader changed).
+///     snapshot they continue at snapshot->index + 1. They may be applied
+///     before this node's own copy is durable: they are committed, i.e. durable
+///     on a majority.
+///  5. React to `changes` (role, term or leader changed).
 template <class NodeId, class Payload>
 struct output {
   using message_type = message<NodeId, Payload>;
   using entry_type = entry<Payload>;
 
-  bool persist = false;
-  std::vector<message_type> messages;
+  /// The newest Log write made into this output, to make durable and report.
+  std::optional<log_write> persist;
+  message_list<message_type> messages;
   committed_entries<Payload> committed;
   std::optional<raft::snapshot> snapshot;
   std::vector<state_change<NodeId>> changes;
 
   void clear() noexcept {
-    persist = false;
+    persist.reset();
     snapshot.reset();
     messages.clear();
     committed.clear();
@@ -202,18 +345,26 @@ enum class step_status : std::uint8_t {
 }
 
 enum class propose_status : std::uint8_t {
-  ok,          ///< Appended to the leader's log at `index`; not yet committed.
-  not_leader,  ///< This node is not the leader; `leader` is the one it knows, if any.
+  ok,           ///< Appended to the leader's log at `index`; not yet committed.
+  not_leader,   ///< This node is not the leader; `leader` is the one it knows, if any.
+  empty_batch,  ///< propose_batch() of an empty range: nothing was appended.
 };
 
 [[nodiscard]] constexpr const char* to_string(propose_status s) noexcept {
-  return s == propose_status::ok ? "ok" : "not leader";
+  switch (s) {
+    case propose_status::ok: return "ok";
+    case propose_status::not_leader: return "not leader";
+    case propose_status::empty_batch: return "empty batch";
+  }
+  return "?";
 }
 
 enum class compact_status : std::uint8_t {
   ok,              ///< The snapshot is stored and the log prefix it covers dropped.
   beyond_applied,  ///< The index was not yet handed out for applying: refused.
   not_newer,       ///< The index is not after the current snapshot: refused.
+  unapplied,       ///< The output passed to compact() still holds committed entries up to the
+                   ///< index, not yet applied: apply them first. Refused.
 };
 
 [[nodiscard]] constexpr const char* to_string(compact_status s) noexcept {
@@ -221,6 +372,7 @@ enum class compact_status : std::uint8_t {
     case compact_status::ok: return "ok";
     case compact_status::beyond_applied: return "snapshot index beyond the applied index";
     case compact_status::not_newer: return "snapshot index not after the current snapshot";
+    case compact_status::unapplied: return "the output still holds committed entries up to that index: apply them first";
   }
   return "?";
 }

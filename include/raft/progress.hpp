@@ -48,6 +48,18 @@ class inflight_window {
   /// before it left the node's output).
   void extend_last(index_t last) noexcept { ring_[(start_ + count_ - 1) % ring_.size()] = last; }
 
+  /// Whether a message ending exactly at `last` is in flight.
+  [[nodiscard]] bool holds(index_t last) const noexcept {
+    for (std::size_t k = 0; k < count_; ++k)
+      if (ring_[(start_ + k) % ring_.size()] == last) return true;
+    return false;
+  }
+  /// Forgets the newest messages, those ending after `last` (they will be
+  /// refused: the follower misses what comes before them).
+  void drop_after(index_t last) noexcept {
+    while (count_ > 0 && this->last() > last) --count_;
+  }
+
   /// Forgets every message whose last index is <= `acked`.
   void free_upto(index_t acked) noexcept {
     while (count_ > 0 && ring_[start_] <= acked) {
@@ -77,16 +89,21 @@ class inflight_window {
 enum class replication_state : std::uint8_t { probe, replicate, snapshot };
 
 struct progress {
-  index_t match;  ///< Highest index known to be replicated on the follower.
+  index_t match;  ///< Highest index known to be replicated (durably) on the follower.
   index_t next;   ///< Next index to send. Invariant: match < next.
   replication_state state = replication_state::probe;
   bool probe_sent = false;           ///< probe: a message is out; wait for its answer or a heartbeat.
+  index_t probe_end;                 ///< probe: last index the outstanding probe carried.
+  bool recent_active = false;        ///< Heard from since the leader last cleared it (CheckQuorum).
+  bool learner = false;              ///< Receives the log but never votes or counts toward a quorum.
   std::uint32_t stalled_heartbeats = 0;  ///< replicate: heartbeats since `match` last advanced while entries were in flight.
   index_t sent_commit;               ///< Commit index last sent to this follower.
   inflight_window inflight;
 
   // replicate state: the newest AppendEntries to this follower that may
-  // still be sitting in the caller's output (and so may still grow).
+  // still be sitting in the caller's output (and so may still grow). The
+  // node grows it only while the output's messages were not read since
+  // (message_list "taken"), so a caller never sends an append that grows later.
   const void* pending_out = nullptr;
   std::size_t pending_msg = 0;
   std::size_t pending_bytes = 0;

@@ -1,40 +1,103 @@
-// raft/quorum.hpp - majority arithmetic, kept apart from the role logic.
+// raft/quorum.hpp - TEMPORARY minimal version (replaced by the quorum branch).
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
-#include <span>
+#include <optional>
+#include <vector>
 
+#include "assert.hpp"
 #include "types.hpp"
 
 namespace raft {
 inline namespace v0 {
 
-/// Number of votes that make a majority of `n` voters.
 [[nodiscard]] constexpr std::size_t quorum_size(std::size_t n) noexcept { return n / 2 + 1; }
 
-/// The highest index that at least a majority of the given match indexes have
-/// reached (the leader's own last index included by the caller). Reorders
-/// `matches` in place; O(n). Returns 0 for an empty span.
-[[nodiscard]] inline index_t majority_index(std::span<index_t> matches) noexcept {
-  if (matches.empty()) return index_t{};
-  // Sorted descending, position n/2 is the largest value that n/2 + 1
-  // entries are greater than or equal to.
-  auto mid = matches.begin() + static_cast<std::ptrdiff_t>(matches.size() / 2);
-  std::nth_element(matches.begin(), mid, matches.end(), std::greater<>{});
-  return *mid;
-}
+enum class vote_result : std::uint8_t { pending, won, lost };
 
-enum class vote_outcome { pending, won, lost };
+template <class NodeId>
+class majority_config {
+ public:
+  majority_config() = default;
+  explicit majority_config(std::vector<NodeId> voters) : ids_(std::move(voters)) {}
+  [[nodiscard]] std::size_t size() const noexcept { return ids_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return ids_.empty(); }
+  [[nodiscard]] bool contains(const NodeId& id) const noexcept {
+    return std::find(ids_.begin(), ids_.end(), id) != ids_.end();
+  }
+  [[nodiscard]] const std::vector<NodeId>& ids() const noexcept { return ids_; }
+  auto begin() const { return ids_.begin(); }
+  auto end() const { return ids_.end(); }
+  template <class V, class AckFn>
+  [[nodiscard]] std::optional<V> committed(AckFn&& ack) const {
+    if (ids_.empty()) return std::nullopt;
+    std::array<V, 16> buf{};
+    std::vector<V> big;
+    V* v = buf.data();
+    if (ids_.size() > buf.size()) {
+      big.resize(ids_.size());
+      v = big.data();
+    }
+    for (std::size_t i = 0; i < ids_.size(); ++i) v[i] = ack(ids_[i]);
+    V* mid = v + ids_.size() / 2;
+    std::nth_element(v, mid, v + ids_.size(), std::greater<>{});
+    return *mid;
+  }
+  template <class VoteFn>
+  [[nodiscard]] vote_result vote(VoteFn&& vote) const {
+    if (ids_.empty()) return vote_result::won;
+    std::size_t yes = 0, no = 0;
+    for (const auto& id : ids_) {
+      std::optional<bool> g = vote(id);
+      if (g) (*g ? yes : no) += 1;
+    }
+    const std::size_t q = quorum_size(ids_.size());
+    if (yes >= q) return vote_result::won;
+    if (no > ids_.size() - q) return vote_result::lost;
+    return vote_result::pending;
+  }
+  template <class Pred>
+  [[nodiscard]] bool has_quorum(Pred&& pred) const {
+    if (ids_.empty()) return true;
+    std::size_t n = 0;
+    for (const auto& id : ids_) n += pred(id) ? 1 : 0;
+    return n >= quorum_size(ids_.size());
+  }
 
-/// Outcome of an election among `voters` voters with the given tallies.
-[[nodiscard]] constexpr vote_outcome tally(std::size_t voters, std::size_t granted, std::size_t rejected) noexcept {
-  const std::size_t q = quorum_size(voters);
-  if (granted >= q) return vote_outcome::won;
-  if (rejected > voters - q) return vote_outcome::lost;  // a majority can no longer be reached
-  return vote_outcome::pending;
-}
+ private:
+  std::vector<NodeId> ids_;
+};
+
+template <class NodeId>
+struct quorum_config {
+  majority_config<NodeId> incoming;
+  majority_config<NodeId> outgoing;
+  [[nodiscard]] bool joint() const noexcept { return !outgoing.empty(); }
+  [[nodiscard]] bool contains(const NodeId& id) const noexcept { return incoming.contains(id) || outgoing.contains(id); }
+  template <class V, class AckFn>
+  [[nodiscard]] std::optional<V> committed(AckFn&& ack) const {
+    auto a = incoming.template committed<V>(ack);
+    auto b = outgoing.template committed<V>(ack);
+    if (!a) return b;
+    if (!b) return a;
+    return std::min(*a, *b);
+  }
+  template <class VoteFn>
+  [[nodiscard]] vote_result vote(VoteFn&& v) const {
+    auto a = incoming.vote(v), b = outgoing.vote(v);
+    if (a == vote_result::lost || b == vote_result::lost) return vote_result::lost;
+    if (a == vote_result::won && b == vote_result::won) return vote_result::won;
+    return vote_result::pending;
+  }
+  template <class Pred>
+  [[nodiscard]] bool has_quorum(Pred&& p) const {
+    return incoming.has_quorum(p) && outgoing.has_quorum(p);
+  }
+};
 
 }  // namespace v0
 }  // namespace raft

@@ -3,11 +3,19 @@
 // Virtual time advances in units; every `units_per_tick` units each live node
 // gets one tick(). A message sent at time t is delivered at t + delay (random
 // in [min_delay, max_delay] units) unless the network drops it; it may also be
-// duplicated. Links can be cut (partitions) and nodes crashed: a crash throws
-// the node and its state machine away and keeps only its Log, which is the
-// node's durable state (memory_log writes are synchronous and the simulator
-// carries out each output atomically: persist, send, apply). A restart builds a
-// new node from that Log.
+// duplicated. Links can be cut (partitions) and nodes crashed.
+//
+// Each node has a simulated disk. Every Log write the node makes is recorded
+// as operations (save hard state, append, truncate, install snapshot) in a
+// queue; the disk applies them to a durable image when the write is flushed,
+// and only then does the simulator report it with node::persisted(). In
+// synchronous mode a write is flushed as soon as the call that made it
+// returns, before its messages are sent; in asynchronous mode each flush takes
+// a random delay (in order) while the messages go out at once. A crash throws
+// the node and its state machine away and keeps only the durable image - plus,
+// with `torn_crashes`, a random prefix of the operations still in flight (a
+// disk writes in order but may stop anywhere). A restart builds a new node
+// from that image.
 //
 // After every event the checker verifies the paper's safety properties
 // (Figure 3): Election Safety, Leader Append-Only, Log Matching, Leader
@@ -20,6 +28,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -41,22 +50,63 @@ struct violation : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// memory_log plus bookkeeping the checker needs: how far back the log was
-/// truncated since the checker last looked.
+/// One Log write operation, as the simulated disk sees it.
+struct disk_op {
+  enum kind_t { hard_state, append, truncate, snapshot } kind;
+  raft::hard_state<std::uint64_t> hs;
+  raft::entry<raft::bytes> e;
+  index_t at;
+  raft::snapshot snap;
+};
+
+/// memory_log that is NOT durable on write (it models a disk): every write is
+/// journaled for the simulated disk. Plus bookkeeping the checker needs: how
+/// far back the log was truncated since the checker last looked.
 class sim_log : public raft::memory_log<> {
   using base = raft::memory_log<>;
 
  public:
+  static constexpr bool durable_on_write = false;
+
+  sim_log() = default;
+  explicit sim_log(base b) : base(std::move(b)) {}
+
+  void save_hard_state(const raft::hard_state<std::uint64_t>& hs) {
+    base::save_hard_state(hs);
+    journal.push_back(disk_op{disk_op::hard_state, hs, {}, {}, {}});
+  }
+  void append(raft::entry<raft::bytes>&& e) {
+    journal.push_back(disk_op{disk_op::append, {}, e, {}, {}});
+    base::append(std::move(e));
+  }
   void truncate_after(index_t i) {
     if (i < last_index()) {
       ++truncations;
       if (!lowest_truncation || i < *lowest_truncation) lowest_truncation = i;
     }
     base::truncate_after(i);
+    journal.push_back(disk_op{disk_op::truncate, {}, {}, i, {}});
+  }
+  void install_snapshot(const raft::snapshot& snap) {
+    base::install_snapshot(snap);
+    journal.push_back(disk_op{disk_op::snapshot, {}, {}, {}, snap});
   }
   std::uint64_t truncations = 0;
   std::optional<index_t> lowest_truncation;  // reset by the checker
+  std::vector<disk_op> journal;              // written since the simulator last looked
 };
+
+/// Applies one operation to a durable image.
+inline void apply_op(raft::memory_log<>& img, const disk_op& op) {
+  switch (op.kind) {
+    case disk_op::hard_state: img.save_hard_state(op.hs); break;
+    case disk_op::append: img.append(op.e); break;
+    case disk_op::truncate: img.truncate_after(op.at); break;
+    case disk_op::snapshot: img.install_snapshot(op.snap); break;
+  }
+}
+
+enum class durability { sync, async };
 
 using node_type = raft::node<raft::default_transport, sim_log>;
 using message_type = node_type::message_type;
@@ -83,17 +133,24 @@ struct options {
   std::size_t snapshot_padding = 0;
   std::size_t snapshot_chunk_bytes = 64;
   std::uint32_t max_snapshot_inflight = 4;
+  /// sync: each write is durable (and reported) before its output's messages
+  /// are sent. async: writes take [1, max_disk_delay] units to become durable,
+  /// in order, while messages go out at once.
+  durability disk = durability::sync;
+  std::uint32_t max_disk_delay = 20;
+  /// A crash also keeps a random prefix of the operations still in flight.
+  bool torn_crashes = false;
 };
 
 class cluster {
  public:
   explicit cluster(options o) : opt_(o), rng_state_(o.seed * 0x9e3779b97f4a7c15ull + 1) {
     for (std::size_t i = 1; i <= opt_.nodes; ++i) voters_.push_back(i);
-    logs_.resize(opt_.nodes + 1);
+    disks_.resize(opt_.nodes + 1);
     nodes_.resize(opt_.nodes + 1);
     applied_.resize(opt_.nodes + 1);
     checked_upto_.resize(opt_.nodes + 1);
-    for (node_id i = 1; i <= opt_.nodes; ++i) start_(i, sim_log{});
+    for (node_id i = 1; i <= opt_.nodes; ++i) start_(i, raft::memory_log<>{});
     links_.assign((opt_.nodes + 1) * (opt_.nodes + 1), true);
   }
 
@@ -132,18 +189,31 @@ class cluster {
   }
   void heal() { links_.assign(links_.size(), true); }
 
+  /// The node loses everything but what its disk made durable (and, with
+  /// torn_crashes, a random prefix of the writes in flight).
   void crash(node_id i) {
     if (!up(i)) return;
-    logs_[i] = std::move(nodes_[i]->log());
+    auto& d = disks_[i];
+    if (opt_.torn_crashes && !d.queue.empty()) {
+      const std::uint64_t keep = rand(d.queue.size() + 1);
+      for (std::uint64_t k = 0; k < keep; ++k) apply_op(d.image, d.queue[k].op);
+      torn_ops_ += keep;
+    }
+    lost_ops_ += d.queue.size();
+    d.queue.clear();
+    d.flushes.clear();
     nodes_[i].reset();
     applied_[i].clear();
     ++crashes_;
   }
   void restart(node_id i) {
     if (up(i)) return;
-    start_(i, std::move(logs_[i]));
+    start_(i, disks_[i].image);
     check_();
   }
+  /// Operations lost in crashes (written, never durable), and kept by torn crashes.
+  [[nodiscard]] std::uint64_t lost_ops() const { return lost_ops_; }
+  [[nodiscard]] std::uint64_t torn_ops() const { return torn_ops_; }
 
   // -------------------------------------------------------------- driving
 
@@ -151,6 +221,7 @@ class cluster {
   /// every live node if a tick boundary was reached.
   void step_unit() {
     ++now_;
+    flush_disks_();
     while (!net_.empty() && net_.top().at <= now_) {
       in_flight f = net_.top();
       net_.pop();
@@ -308,7 +379,9 @@ class cluster {
     // The proposals share one output, so the leader batches them into one
     // AppendEntries per follower.
     if (auto l = leader()) {
-      for (int p = 0; p < proposals; ++p) nodes_[*l]->propose(raft::bytes("churn-" + std::to_string(churn_cmds_++)), out_);
+      for (int p = 0; p < proposals; ++p)
+        if (!nodes_[*l]->propose(raft::bytes("churn-" + std::to_string(churn_cmds_++)), out_).ok())
+          fail_("a leader refused a proposal");
       process_(*l);
     }
     const auto what = rand(100);
@@ -333,6 +406,7 @@ class cluster {
     std::uint64_t sent = 0, delivered = 0, dropped = 0;
     std::map<std::string, std::uint64_t> by_type;
     std::uint64_t append_rejections = 0;
+    std::map<std::string, std::uint64_t> by_status;  // what step() returned
   };
   [[nodiscard]] const counters& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
@@ -340,6 +414,8 @@ class cluster {
   /// Called for every message at the moment it is delivered (for tests that
   /// watch the traffic).
   std::function<void(const message_type&)> on_deliver;
+  /// Called for every message a node sends (before the network sees it).
+  std::function<void(const message_type&)> on_send;
 
   /// Seeded uniform value in [0, n).
   std::uint64_t rand(std::uint64_t n) { return n == 0 ? 0 : next_() % n; }
@@ -360,7 +436,58 @@ class cluster {
     return z ^ (z >> 31);
   }
 
-  void start_(node_id i, sim_log log) {
+  struct queued_op {
+    std::uint64_t write;  // the node's write it belongs to
+    disk_op op;
+  };
+  struct disk {
+    raft::memory_log<> image;           // what survives a crash
+    std::deque<queued_op> queue;        // written, not yet durable
+    std::deque<std::pair<std::uint64_t, raft::log_write>> flushes;  // (due time, write) in order
+  };
+
+  /// Asynchronous mode: completes the flushes that are due, in order.
+  void flush_disks_() {
+    if (opt_.disk != durability::async) return;
+    for (node_id i = 1; i <= opt_.nodes; ++i) {
+      auto& d = disks_[i];
+      while (up(i) && !d.flushes.empty() && d.flushes.front().first <= now_) {
+        const raft::log_write w = d.flushes.front().second;
+        d.flushes.pop_front();
+        make_durable_(i, w);
+      }
+    }
+  }
+
+  /// The disk made write `w` (and every earlier one) durable: apply its
+  /// operations to the image and report it to the node.
+  void make_durable_(node_id i, const raft::log_write& w) {
+    auto& d = disks_[i];
+    while (!d.queue.empty() && d.queue.front().write <= w.seq) {
+      apply_op(d.image, d.queue.front().op);
+      d.queue.pop_front();
+    }
+    const auto st = nodes_[i]->persisted(w, out_);
+    if (st == raft::persist_status::unknown) fail_("node " + std::to_string(i) + " refused a durability report");
+    process_(i);
+  }
+
+  /// Takes the node's new Log writes onto its disk queue; schedules or
+  /// performs the flush.
+  void journal_(node_id i) {
+    auto& n = *nodes_[i];
+    auto& j = n.log().journal;
+    if (j.empty()) {
+      if (out_.persist) fail_("output names a write but the Log saw none");
+      return;
+    }
+    if (!out_.persist) fail_("the Log was written but the output names no write");
+    auto& d = disks_[i];
+    for (auto& op : j) d.queue.push_back(queued_op{out_.persist->seq, std::move(op)});
+    j.clear();
+  }
+
+  void start_(node_id i, raft::memory_log<> image) {
     raft::config<node_id> cfg{.id = i,
                               .voters = voters_,
                               .election_ticks = opt_.election_ticks,
@@ -372,7 +499,10 @@ class cluster {
                               .max_snapshot_inflight = opt_.max_snapshot_inflight,
                               .random_seed = opt_.seed + restarts_ * 1000003ull};
     ++restarts_;
-    nodes_[i].emplace(cfg, std::move(log));
+    disks_[i].image = image;
+    disks_[i].queue.clear();
+    disks_[i].flushes.clear();
+    nodes_[i].emplace(cfg, sim_log(std::move(image)));
     applied_[i].clear();
     checked_upto_[i] = index_t{};
     nodes_[i]->log().lowest_truncation.reset();
@@ -387,11 +517,13 @@ class cluster {
     ++stats_.delivered;
     if (on_deliver) on_deliver(m);
     if (const auto* r = std::get_if<raft::append_response>(&m.body); r && !r->success) ++stats_.append_rejections;
-    nodes_[to]->step(std::move(m), out_);
+    const auto st = nodes_[to]->step(std::move(m), out_);
+    ++stats_.by_status[raft::to_string(st)];
     process_(to);
   }
 
   void send_(message_type m) {
+    if (on_send) on_send(m);
     ++stats_.sent;
     ++stats_.by_type[raft::type_name(m)];
     if (!linked(m.from, m.to) || chance(opt_.drop)) {
@@ -403,14 +535,28 @@ class cluster {
     net_.push({now_ + opt_.min_delay + rand(span), seq_++, std::move(m)});
   }
 
-  /// Carries out node i's output: persist (synchronous here), send, restore
-  /// a snapshot, apply; then maybe compact.
+  /// Carries out node i's output: persist (now, or in the background), send,
+  /// restore a snapshot, apply; then maybe compact.
   void process_(node_id i) {
+    journal_(i);
+    const std::optional<raft::log_write> w = out_.persist;
     if (out_.snapshot) restore_(i, *out_.snapshot);
     for (auto& e : out_.committed) apply_(i, e);
     check_();
     for (auto& m : out_.messages) send_(std::move(m));
     out_.clear();
+    if (w) {
+      if (opt_.disk == durability::sync) {
+        make_durable_(i, *w);
+      } else {
+        // Flushes complete in order: never before the previous one.
+        auto& d = disks_[i];
+        std::uint64_t at = now_ + 1 + rand(opt_.max_disk_delay);
+        if (!d.flushes.empty()) at = std::max(at, d.flushes.back().first);
+        d.flushes.emplace_back(at, *w);
+      }
+      if (!up(i)) return;
+    }
     auto& n = *nodes_[i];
     if (opt_.snapshot_every != 0 && distance(n.log().snapshot_index(), n.applied_index()) >= opt_.snapshot_every) {
       const auto st = n.compact(n.applied_index(), snapshot_data_(n.applied_index()), out_);
@@ -539,7 +685,8 @@ class cluster {
   std::uint64_t rng_state_;
   std::vector<node_id> voters_;
   std::vector<std::optional<node_type>> nodes_;
-  std::vector<sim_log> logs_;
+  std::vector<disk> disks_;
+  std::uint64_t lost_ops_ = 0, torn_ops_ = 0;
   std::vector<std::vector<entry_type>> applied_;
   std::vector<index_t> checked_upto_;
   std::vector<bool> links_;

@@ -1,0 +1,324 @@
+// raft/detail/replication.hpp - the leader's side of log replication:
+// proposals, sending entries, acknowledgements and the commit rule (paper
+// §5.3, §5.4.2; thesis §10.2.2 pipelining). Part of raft::node.
+//
+// Per follower the leader is in one of three states (raft/progress.hpp):
+// probe, replicate (pipelined), snapshot. Responses can arrive late,
+// duplicated or reordered; none of them may make the leader resend entries
+// that are still in flight:
+//  * a success older than the outstanding probe keeps the probe waiting;
+//  * a refusal caused only by reordering (the message before the refused one
+//    is still in flight) rewinds `next` without sending: the entries go out
+//    again once that earlier message is acknowledged;
+//  * a refusal of a message sent before such a rewind is ignored.
+#pragma once
+
+#include "../node.hpp"
+
+namespace raft {
+inline namespace v0 {
+
+template <class Tr, class Lg, class Ck, class Rn>
+auto node<Tr, Lg, Ck, Rn>::propose(payload cmd, output_type& out) -> propose_result_type {
+  begin_(out);
+  auto* l = std::get_if<leader_state>(&role_);
+  if (l == nullptr) return not_leader_();
+  append_own_(entry_kind::command, std::move(cmd), out);
+  replicate_(*l, out);
+  return {propose_status::ok, log_->last_index(), term_, leader_};
+}
+
+template <class Tr, class Lg, class Ck, class Rn>
+template <class Range>
+auto node<Tr, Lg, Ck, Rn>::propose_batch(Range&& cmds, output_type& out) -> propose_result_type {
+  begin_(out);
+  auto* l = std::get_if<leader_state>(&role_);
+  if (l == nullptr) return not_leader_();
+  const index_t before = log_->last_index();
+  for (auto&& c : cmds) {
+    if constexpr (std::is_rvalue_reference_v<Range&&>)
+      append_own_(entry_kind::command, payload(std::move(c)), out);
+    else
+      append_own_(entry_kind::command, payload(c), out);
+  }
+  if (log_->last_index() == before) return {propose_status::empty_batch, {}, {}, leader_};
+  replicate_(*l, out);
+  return {propose_status::ok, log_->last_index(), term_, leader_};
+}
+
+template <class Tr, class Lg, class Ck, class Rn>
+void node<Tr, Lg, Ck, Rn>::append_own_(entry_kind kind, payload data, output_type& out) {
+  log_append_(entry_type{term_, log_->last_index().next(), kind, std::move(data)}, out);
+}
+
+/// Advances the commit index to the highest index held durably by a quorum,
+/// if that entry is from the current term (§5.4.2, Figure 8). The leader's
+/// own copy counts only as far as it was reported durable (thesis §10.2.1).
+template <class Tr, class Lg, class Ck, class Rn>
+bool node<Tr, Lg, Ck, Rn>::maybe_commit_(leader_state& l, output_type& out) {
+  const std::optional<index_t> n = conf_.template committed<index_t>([&](const node_id& id) {
+    if (id == cfg_.id) return durable_index_;
+    const progress* pr = l.peers.find(id);
+    return pr == nullptr ? index_t{} : pr->match;
+  });
+  if (!n || *n <= commit_ || log_->term_at(*n) != term_) return false;
+  commit_ = *n;
+  emit_committed_(out);
+  return true;
+}
+
+/// After the commit index advanced: new entries go out where the window
+/// allows (they carry the new commit index); a follower with nothing in
+/// flight gets the commit index alone. One with entries in flight learns it
+/// from the next message (its acknowledgements bring one), so a stream of
+/// commits does not cost a commit-only message per commit per follower.
+template <class Tr, class Lg, class Ck, class Rn>
+void node<Tr, Lg, Ck, Rn>::after_commit_(leader_state& l, output_type& out) {
+  for (auto& [id, pr] : l.peers) {
+    if (send_append_(id, pr, out)) continue;
+    if (pr.state == replication_state::replicate && pr.inflight.count() > 0) continue;
+    maybe_send_commit_(id, pr, out);
+  }
+}
+
+/// Sends new entries to every follower that flow control allows.
+template <class Tr, class Lg, class Ck, class Rn>
+void node<Tr, Lg, Ck, Rn>::replicate_(leader_state& l, output_type& out) {
+  for (auto& [id, pr] : l.peers) send_append_(id, pr, out);
+  if (maybe_commit_(l, out)) after_commit_(l, out);  // a single node (or a durable_on_write quorum of one)
+}
+
+/// Sends entries from pr.next on, if there are any and flow control allows.
+/// In probe state an empty message is sent too (it is the probe). Returns
+/// whether a message was sent.
+template <class Tr, class Lg, class Ck, class Rn>
+bool node<Tr, Lg, Ck, Rn>::send_append_(const node_id& to, progress& pr, output_type& out) {
+  if (pr.state == replication_state::snapshot) return send_snapshot_(to, pr, out);
+  if (pr.state == replication_state::replicate && extend_pending_(to, pr, out)) return true;
+  if (!pr.can_send()) return false;
+  if (pr.next.prev() < log_->snapshot_index()) {
+    // The entries this follower needs were compacted away: send the
+    // snapshot instead (paper §7).
+    pr.become_snapshot(log_->snapshot_index(), log_->snapshot_data().size());
+    return send_snapshot_(to, pr, out);
+  }
+  const index_t last = log_->last_index();
+  if (pr.state == replication_state::replicate && pr.next > last) return false;
+  const index_t prev = pr.next.prev();
+  append_request<payload> req{prev, log_->term_at(prev), commit_, {}};
+  if (pr.next <= last)
+    req.entries.reserve(std::min<std::uint64_t>(distance(pr.next, last) + 1, cfg_.max_append_entries));
+  std::size_t bytes = 0;
+  take_entries_(req.entries, pr.next, bytes);
+  const index_t end = prev + req.entries.size();
+  if (pr.state == replication_state::replicate) {
+    pr.next = end.next();
+    pr.inflight.add(end);
+  } else {
+    pr.probe_sent = true;
+    pr.probe_end = end;
+  }
+  // What the follower may commit from this message (Figure 2, rule 5).
+  pr.sent_commit = min(commit_, end);
+  const bool has_entries = !req.entries.empty();
+  send_(to, std::move(req), out);
+  if (pr.state == replication_state::replicate && has_entries) {
+    pr.pending_out = &out;
+    pr.pending_msg = out.messages.size() - 1;
+    pr.pending_bytes = bytes;
+  }
+  return true;
+}
+
+/// Appends log entries from `from` on to `entries`, within
+/// max_append_entries and max_append_bytes (`bytes` counts the payload bytes
+/// already in the message; an empty message always takes one entry).
+/// Returns how many were added.
+template <class Tr, class Lg, class Ck, class Rn>
+std::size_t node<Tr, Lg, Ck, Rn>::take_entries_(std::vector<entry_type>& entries, index_t from,
+                                                std::size_t& bytes) const {
+  const index_t last = log_->last_index();
+  std::size_t added = 0;
+  for (index_t i = from; i <= last && entries.size() < cfg_.max_append_entries; i = i.next()) {
+    const entry_type& e = log_->entry_at(i);
+    const std::size_t sz = Tr::payload_size(e.data);
+    if (!entries.empty() && bytes + sz > cfg_.max_append_bytes) break;
+    bytes += sz;
+    entries.push_back(e);
+    ++added;
+  }
+  return added;
+}
+
+/// Batching across calls: if the newest AppendEntries to this follower is
+/// still in `out`, the caller has not read the messages since (message_list
+/// "taken"), and it ends right before pr.next, new entries join it instead of
+/// making another message. Many propose() calls whose output is sent together
+/// thus cost one message per follower, like one propose_batch(). Returns
+/// whether it extended one.
+template <class Tr, class Lg, class Ck, class Rn>
+bool node<Tr, Lg, Ck, Rn>::extend_pending_(const node_id& to, progress& pr, output_type& out) {
+  const index_t last = log_->last_index();
+  if (pr.pending_out != &out || out.messages.taken_by_caller_() || pr.pending_msg >= out.messages.size())
+    return false;
+  if (pr.next > last || pr.next <= log_->snapshot_index() || pr.inflight.count() == 0 ||
+      pr.inflight.last() != pr.next.prev())
+    return false;
+  auto& m = out.messages.peek_(pr.pending_msg);
+  auto* req = std::get_if<append_request<payload>>(&m.body);
+  if (req == nullptr || !(m.to == to) || !(m.from == cfg_.id) || m.term != term_ || req->entries.empty() ||
+      req->entries.back().index != pr.next.prev())
+    return false;
+  const std::size_t added = take_entries_(req->entries, pr.next, pr.pending_bytes);
+  if (added == 0) return false;  // that message is full: a new one, within the window
+  pr.next = pr.next + added;
+  pr.inflight.extend_last(pr.next.prev());
+  req->commit = commit_;
+  pr.sent_commit = min(commit_, pr.next.prev());
+  return true;
+}
+
+/// An empty AppendEntries anchored at the follower's match index, which it
+/// is guaranteed to hold: carries the commit index, never fails the
+/// consistency check, never disturbs the stream of entries in flight.
+template <class Tr, class Lg, class Ck, class Rn>
+void node<Tr, Lg, Ck, Rn>::send_commit_(const node_id& to, progress& pr, output_type& out) {
+  if (pr.match < log_->snapshot_index()) return;  // cannot anchor it; the follower needs the snapshot
+  pr.sent_commit = min(commit_, pr.match);
+  send_(to, append_request<payload>{pr.match, log_->term_at(pr.match), commit_, {}}, out);
+}
+
+/// Sends the commit index to a follower that could commit more than it was
+/// last told.
+template <class Tr, class Lg, class Ck, class Rn>
+void node<Tr, Lg, Ck, Rn>::maybe_send_commit_(const node_id& to, progress& pr, output_type& out) {
+  if (min(commit_, pr.match) > pr.sent_commit) send_commit_(to, pr, out);
+}
+
+template <class Tr, class Lg, class Ck, class Rn>
+void node<Tr, Lg, Ck, Rn>::broadcast_heartbeat_(leader_state& l, output_type& out) {
+  for (auto& [id, pr] : l.peers) {
+    if (pr.state == replication_state::probe) {
+      // The heartbeat is the probe: re-send it whether or not the last one
+      // was answered (it may have been lost).
+      pr.probe_sent = false;
+      send_append_(id, pr, out);
+      continue;
+    }
+    if (pr.state == replication_state::snapshot) {
+      // No acknowledgement since the last heartbeat: chunks were lost (or
+      // the follower is gone). Resend from the last acknowledged offset;
+      // the chunk also serves as the heartbeat.
+      if (++pr.stalled_heartbeats >= 2) pr.rewind_snapshot(pr.snap_acked);
+      send_snapshot_(id, pr, out);
+      continue;
+    }
+    // Replicate: entries in flight but no progress for two heartbeats means
+    // messages were lost; fall back to probing from the known match.
+    if (pr.inflight.count() > 0 && ++pr.stalled_heartbeats >= 2) {
+      pr.become_probe();
+      send_append_(id, pr, out);
+      continue;
+    }
+    if (!send_append_(id, pr, out)) send_commit_(id, pr, out);
+  }
+}
+
+template <class Tr, class Lg, class Ck, class Rn>
+step_status node<Tr, Lg, Ck, Rn>::on_append_response_(const node_id& from, const append_response& resp,
+                                                      output_type& out) {
+  auto* l = std::get_if<leader_state>(&role_);
+  if (l == nullptr) return step_status::unexpected;
+  progress& pr = *l->peers.find(from);
+  if (resp.index > log_->last_index()) return step_status::malformed;  // about entries we never had
+  pr.recent_active = true;
+  if (resp.success) {
+    const bool advanced = pr.acknowledge(resp.index);
+    if (pr.state == replication_state::probe) {
+      if (pr.probe_sent && resp.index < pr.next.prev()) {
+        // Older than the outstanding probe: its answer is still coming.
+        if (advanced && maybe_commit_(*l, out)) after_commit_(*l, out);
+        return step_status::ok;
+      }
+      // The probe (or something newer) matched: stream from here on. The
+      // probe's own entries, if not acknowledged yet, are still in flight.
+      const bool probe_out = pr.probe_sent && pr.probe_end > pr.match;
+      const index_t probe_end = pr.probe_end;
+      pr.become_replicate();
+      if (probe_out) {
+        pr.inflight.add(probe_end);
+        pr.next = probe_end.next();
+      }
+    }
+    if (advanced && maybe_commit_(*l, out)) {
+      after_commit_(*l, out);
+    } else if (!send_append_(from, pr, out)) {
+      if (pr.state != replication_state::replicate || pr.inflight.count() == 0) maybe_send_commit_(from, pr, out);
+    }
+    return step_status::ok;
+  }
+  // Refused. A late refusal of an append sent before a snapshot transfer
+  // started: the transfer goes on.
+  if (pr.state == replication_state::snapshot) return step_status::unexpected;
+  if (pr.state == replication_state::replicate) {
+    // Refusals of messages older than what is known to match, or sent before
+    // we rewound past them, are already handled.
+    if (resp.index < pr.match || resp.index >= pr.next) return step_status::unexpected;
+    if (resp.index == pr.match) {
+      // The message right after the acknowledged prefix was refused: the
+      // follower saw it before its predecessor. Everything after it in flight
+      // will be refused too; resend from there now.
+      pr.inflight.clear();
+      pr.next = pr.match.next();
+      send_append_(from, pr, out);
+      return step_status::ok;
+    }
+    if (pr.inflight.holds(resp.index)) {
+      // The message before the refused one is still in flight: the follower
+      // saw them out of order. Nothing is lost; once that message is
+      // acknowledged, resume right after it. Later messages will be refused
+      // too (and ignored above). Had it been lost instead, the stall check of
+      // broadcast_heartbeat_ falls back to probing.
+      pr.inflight.drop_after(resp.index);
+      pr.next = resp.index.next();
+      return step_status::ok;
+    }
+    // No message we still track starts right after resp.index: this refuses
+    // one we dropped when we rewound (it was doomed then). Stale.
+    return step_status::unexpected;
+  } else if (resp.index <= pr.match || resp.index != pr.next.prev()) {
+    return step_status::unexpected;  // probe: only the answer to the outstanding probe counts
+  }
+  // Fast back-tracking (thesis §5.3 / the 6.824 optimisation): if we hold
+  // the follower's conflicting term, resume after our last entry of that
+  // term; otherwise skip the follower's whole term.
+  index_t next = resp.conflict_index;
+  if (resp.conflict_term != term_t{}) {
+    if (auto li = last_index_of_term_(resp.conflict_term, resp.index)) next = li->next();
+  }
+  next = min(next, resp.index);       // we must probe strictly below the rejected prev
+  next = max(next, pr.match.next());  // and never below what is known to match
+  pr.become_probe();
+  pr.next = next;
+  send_append_(from, pr, out);
+  return step_status::ok;
+}
+
+/// Last index in our log holding term `t`, or nothing.
+template <class Tr, class Lg, class Ck, class Rn>
+std::optional<index_t> node<Tr, Lg, Ck, Rn>::last_index_of_term_(term_t t, index_t upto) const {
+  index_t lo = log_->snapshot_index();
+  index_t hi = min(upto, log_->last_index());
+  if (hi < lo || log_->term_at(lo) > t) return std::nullopt;
+  // Largest i in [lo, hi] with term_at(i) <= t.
+  while (lo < hi) {
+    index_t mid{lo.value + (hi.value - lo.value + 1) / 2};
+    if (log_->term_at(mid) <= t) lo = mid;
+    else hi = mid.prev();
+  }
+  if (log_->term_at(lo) == t) return lo;
+  return std::nullopt;
+}
+
+}  // namespace v0
+}  // namespace raft
