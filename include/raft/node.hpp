@@ -138,7 +138,7 @@ class node {
       for (auto b : buf) id_hash = id_hash * 131 + static_cast<std::uint64_t>(b);
     }
     rng_.seed(detail::mix64(cfg_.random_seed ^ detail::mix64(id_hash + 0x9e3779b97f4a7c15ull)));
-    scratch_.reserve(cfg_.voters.size());
+    quorum_ = majority_config<node_id>(cfg_.voters);
     self_idx_ = *voter_index(cfg_.id);
     become_follower_(term_, std::nullopt, nullptr);
   }
@@ -364,15 +364,14 @@ class node {
   /// Candidate: become leader once a majority granted its vote.
   bool maybe_win_(output_type& out) {
     auto& c = std::get<candidate_state>(role_);
-    std::size_t yes = 0, no = 0;
-    for (auto g : c.granted) {
-      yes += g > 0;
-      no += g < 0;
-    }
-    switch (tally(cfg_.voters.size(), yes, no)) {
-      case vote_outcome::won: become_leader_(out); return true;
-      case vote_outcome::lost: become_follower_(term_, std::nullopt, &out); return true;
-      case vote_outcome::pending: return false;
+    const auto result = quorum_.vote([&](const node_id& id) -> std::optional<bool> {
+      const auto g = c.granted[*voter_index(id)];
+      return g == 0 ? std::nullopt : std::optional<bool>(g > 0);
+    });
+    switch (result) {
+      case vote_result::won: become_leader_(out); return true;
+      case vote_result::lost: become_follower_(term_, std::nullopt, &out); return true;
+      case vote_result::pending: return false;
     }
     return false;
   }
@@ -763,11 +762,11 @@ class node {
   /// Leader: advance the commit index to the highest index replicated on a
   /// majority, if that entry is from the current term (§5.4.2, Figure 8).
   bool maybe_commit_(leader_state& l, output_type& out) {
-    scratch_.clear();
     const std::size_t self = self_index_();
-    for (std::size_t i = 0; i < l.peers.size(); ++i)
-      scratch_.push_back(i == self ? log_.last_index() : l.peers[i].match);
-    const index_t n = majority_index(scratch_);
+    const index_t n = *quorum_.template committed<index_t>([&](const node_id& id) {
+      const std::size_t i = *voter_index(id);
+      return i == self ? log_.last_index() : l.peers[i].match;
+    });
     if (n <= commit_ || log_.term_at(n) != term_) return false;
     commit_ = n;
     emit_committed_(out);
@@ -924,7 +923,7 @@ class node {
   std::uint32_t randomized_timeout_ = 0;
   std::uint32_t heartbeat_elapsed_ = 0;
   std::size_t self_idx_ = 0;  // position of cfg_.id in cfg_.voters
-  std::vector<index_t> scratch_;
+  majority_config<node_id> quorum_;  // cfg_.voters
   bool pending_restore_ = false;
 
   struct snapshot_rx {
