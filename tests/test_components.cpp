@@ -1,5 +1,5 @@
-// Unit tests for the pieces raft::node is built from: strong types, quorum
-// arithmetic, replication progress, the in-memory Log, config validation and
+// Unit tests for the pieces raft::node is built from: strong types,
+// replication progress, the in-memory Log, config validation and
 // the default Clock and Random policies, plus compile-time checks that the
 // default policies satisfy the policy concepts.
 //
@@ -93,7 +93,6 @@ static_assert(index_t{0}.prev() == index_t{0});
 static_assert(term_t{1} < term_t{2});
 static_assert(distance(index_t{2}, index_t{7}) == 5);
 static_assert(raft::quorum_size(5) == 3);
-static_assert(raft::tally(3, 2, 0) == raft::vote_outcome::won);
 
 // ------------------------------------------------------------- concepts
 
@@ -156,94 +155,6 @@ TEST_CASE("Every role, step status and propose status has a name", "[types]") {
   for (auto s : {raft::step_status::ok, raft::step_status::stale_term, raft::step_status::not_for_me,
                  raft::step_status::unknown_sender, raft::step_status::malformed, raft::step_status::unexpected})
     CHECK(std::string(raft::to_string(s)) != "?");
-}
-
-// ================================================================== quorum
-
-namespace {
-/// The definition, computed the slow way: the largest value v such that a
-/// majority of the entries are >= v.
-index_t naive_majority_index(const std::vector<index_t>& m) {
-  index_t best{};
-  for (auto candidate : m) {
-    const auto at_least = static_cast<std::size_t>(
-        std::count_if(m.begin(), m.end(), [&](index_t x) { return x >= candidate; }));
-    if (at_least >= m.size() / 2 + 1 && candidate > best) best = candidate;
-  }
-  return best;
-}
-}  // namespace
-
-TEST_CASE("quorum_size is a strict majority", "[quorum]") {
-  CHECK(raft::quorum_size(1) == 1);
-  CHECK(raft::quorum_size(2) == 2);
-  CHECK(raft::quorum_size(3) == 2);
-  CHECK(raft::quorum_size(4) == 3);
-  CHECK(raft::quorum_size(5) == 3);
-  CHECK(raft::quorum_size(6) == 4);
-  CHECK(raft::quorum_size(7) == 4);
-}
-
-TEST_CASE("majority_index on known cases", "[quorum]") {
-  auto mi = [](std::vector<index_t> v) { return raft::majority_index(v); };
-  CHECK(mi({}) == index_t{0});
-  CHECK(mi({index_t{5}}) == index_t{5});
-  CHECK(mi({index_t{5}, index_t{3}}) == index_t{3});  // both must have it
-  CHECK(mi({index_t{5}, index_t{3}, index_t{1}}) == index_t{3});
-  CHECK(mi({index_t{1}, index_t{3}, index_t{5}}) == index_t{3});
-  CHECK(mi({index_t{9}, index_t{9}, index_t{0}, index_t{0}}) == index_t{0});  // 2 of 4 is no majority
-  CHECK(mi({index_t{9}, index_t{9}, index_t{9}, index_t{0}}) == index_t{9});
-  CHECK(mi({index_t{2}, index_t{8}, index_t{4}, index_t{6}, index_t{10}}) == index_t{6});
-  CHECK(mi({index_t{UINT64_MAX}, index_t{UINT64_MAX}, index_t{0}}) == index_t{UINT64_MAX});
-}
-
-TEST_CASE("majority_index agrees with the definition on random inputs", "[quorum][property]") {
-  const std::uint64_t seed = test_seed(0xC0FFEE);
-  INFO("seed " << seed << " (replay: RAFT_TEST_SEED=" << seed << ")");
-  raft::splitmix64 rng;
-  rng.seed(seed);
-  for (int round = 0; round < 5000; ++round) {
-    const std::size_t n = 1 + rng.next() % 9;
-    const std::uint64_t range = 1 + rng.next() % (round % 2 == 0 ? 5 : 1000);
-    std::vector<index_t> v(n);
-    for (auto& x : v) x = index_t{rng.next() % range};
-    const index_t expected = naive_majority_index(v);
-    std::vector<index_t> work = v;
-    const index_t got = raft::majority_index(work);
-    CAPTURE(round, n);
-    REQUIRE(got == expected);
-    // It only reorders its argument.
-    std::sort(work.begin(), work.end());
-    std::sort(v.begin(), v.end());
-    REQUIRE(work == v);
-  }
-}
-
-TEST_CASE("tally decides an election as soon as the outcome is certain", "[quorum]") {
-  using raft::vote_outcome;
-  CHECK(raft::tally(1, 1, 0) == vote_outcome::won);
-  CHECK(raft::tally(1, 0, 1) == vote_outcome::lost);
-  CHECK(raft::tally(3, 1, 0) == vote_outcome::pending);
-  CHECK(raft::tally(3, 2, 0) == vote_outcome::won);
-  CHECK(raft::tally(3, 1, 1) == vote_outcome::pending);
-  CHECK(raft::tally(3, 1, 2) == vote_outcome::lost);
-  CHECK(raft::tally(4, 2, 1) == vote_outcome::pending);
-  CHECK(raft::tally(4, 2, 2) == vote_outcome::lost);  // 3 of 4 needed
-  CHECK(raft::tally(5, 3, 2) == vote_outcome::won);
-  CHECK(raft::tally(5, 2, 3) == vote_outcome::lost);
-
-  // Exhaustively against the definition.
-  for (std::size_t voters = 1; voters <= 9; ++voters)
-    for (std::size_t yes = 0; yes <= voters; ++yes)
-      for (std::size_t no = 0; yes + no <= voters; ++no) {
-        CAPTURE(voters, yes, no);
-        const std::size_t q = voters / 2 + 1;
-        const std::size_t undecided = voters - yes - no;
-        const auto expected = yes >= q                ? vote_outcome::won
-                              : yes + undecided < q   ? vote_outcome::lost
-                                                      : vote_outcome::pending;
-        REQUIRE(raft::tally(voters, yes, no) == expected);
-      }
 }
 
 // ================================================================ progress

@@ -7,7 +7,7 @@
 //   types.hpp       term_t, index_t, role          message.hpp   entries, messages, hard_state
 //   config.hpp      config + validate()            output.hpp    what a call produced
 //   concepts.hpp    the four policy concepts       node.hpp      the Raft state machine
-//   progress.hpp    per-follower replication       quorum.hpp    majority arithmetic
+//   progress.hpp    per-follower replication       quorum.hpp    quorum rules (joint too)
 //   codec.hpp       binary wire format             wire.hpp      bounds-checked primitives
 //   transport.hpp   default Transport              memory_log.hpp default Log
 //   clock.hpp       default Clock                  random.hpp    default Random
