@@ -83,15 +83,28 @@ consteval bool check_transport() {
 /// The durable state of a node: hard state, the entry log, and the snapshot
 /// point (index and term of the last entry compacted away).
 ///
-/// Durability contract. The node writes to its Log during tick(), step() and
-/// propose(), through save_hard_state(), append() and truncate_after(), and
-/// reads back through the const members. A Log may buffer those writes
-/// (write-back), but the caller must make every write durable before it sends
-/// any message the same call put in the output: the output's `persist` flag
-/// says a write happened. A vote or an acknowledgement therefore never leaves
-/// a node before the state it promises is on disk, while many entries (from
-/// many calls) can share one fsync as long as their messages wait for it.
-/// Reads must observe buffered writes. memory_log needs no flushing.
+/// Durability contract. The node writes to its Log during its inputs
+/// (tick, step, propose, persisted, ...), through save_hard_state(), append(),
+/// truncate_after() and install_snapshot(), and reads back through the const
+/// members; reads must observe every write at once. A Log may buffer those
+/// writes. Each call that wrote is one numbered write, named by the output's
+/// `persist` (a raft::log_write); the caller makes it durable - at once or in
+/// the background, several at a time - and reports it with
+/// node::persisted(). Writes must become durable in the order they were
+/// made: a report covers every earlier write. The node holds back every
+/// message that promises durable state (an append acknowledgement, a vote
+/// grant, an installed snapshot) until the report, and a leader counts its own
+/// log toward commitment only up to what was reported (thesis §10.2.1).
+///
+/// The rule a Log must keep across a crash: the hard state (term, vote) is
+/// durable before or together with any entry of a newer term (the node
+/// always saves it first, so flushing in order suffices). A node built from
+/// a Log that breaks it is refused with a message saying so.
+///
+/// A Log whose every write is durable when the call that made it returns
+/// declares `static constexpr bool durable_on_write = true;` - memory_log
+/// does - and the node then counts each write as durable at once, so nobody
+/// needs to call persisted().
 ///
 /// Snapshots. install_snapshot() stores a snapshot and drops the entries it
 /// covers (the node calls it when the application compacts, and when a

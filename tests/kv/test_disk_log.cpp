@@ -99,6 +99,17 @@ bool contains(const std::string& s, const std::string& what) { return s.find(wha
 
 }  // namespace
 
+/// The caller's side of the durability contract for a disk_log node: sync
+/// what the output names, report it (which may release more work), repeat.
+template <class Node>
+void sync_and_report(Node& n, typename Node::output_type& out) {
+  while (out.persist && out.persist->seq > n.durable_write()) {
+    const raft::log_write w = *out.persist;
+    n.log().sync();
+    REQUIRE(n.persisted(w, out) == raft::persist_status::ok);
+  }
+}
+
 TEST_CASE("crc32c matches the published check values", "[kv][crc]") {
   CHECK(kv::crc32c(std::string_view("123456789")) == 0xE3069283u);
   CHECK(kv::crc32c(std::string_view("")) == 0u);
@@ -435,10 +446,11 @@ TEST_CASE("disk_log: drives a raft::node across restarts", "[kv][disk_log][node]
   {
     node n(cfg, disk_log::open(d.path));
     n.campaign(out);
+    sync_and_report(n, out);  // the candidate's own vote counts once durable
     REQUIRE(n.is_leader());
     for (int i = 0; i < 50; ++i) (void)n.propose(raft::bytes("cmd" + std::to_string(i)), out);
     REQUIRE(out.persist);
-    n.log().sync();
+    sync_and_report(n, out);  // the leader commits what it reported durable
     applied = out.committed;
     out.clear();
     CHECK(applied.size() == 51);  // the leader's noop, then the commands
@@ -448,8 +460,8 @@ TEST_CASE("disk_log: drives a raft::node across restarts", "[kv][disk_log][node]
   CHECK(n.voted_for() == std::optional<std::uint64_t>{1});
   CHECK(n.last_index() == index_t{51});
   n.campaign(out);
+  sync_and_report(n, out);
   REQUIRE(n.is_leader());
-  n.log().sync();
   // Re-elected in term 2: everything is committed again and re-applied in order.
   REQUIRE(out.committed.size() == 52);
   for (std::size_t i = 0; i < 51; ++i) CHECK(out.committed[i] == applied[i]);
@@ -874,19 +886,20 @@ TEST_CASE("disk_log: a raft::node compacts, restarts from snapshot and tail, and
   {
     node n(cfg, disk_log::open(d.path));
     n.campaign(out);
+    sync_and_report(n, out);
     REQUIRE(n.is_leader());
     for (int i = 0; i < 30; ++i) (void)n.propose(raft::bytes("cmd" + std::to_string(i)), out);
-    n.log().sync();
+    sync_and_report(n, out);
     applied = out.committed;
     out.clear();
     REQUIRE(n.applied_index() == index_t{31});
     CHECK(n.compact(index_t{40}, raft::bytes("x"), out) == raft::compact_status::beyond_applied);
     REQUIRE(n.compact(index_t{31}, raft::bytes("state@31"), out) == raft::compact_status::ok);
     CHECK(out.persist);
-    n.log().sync();
+    sync_and_report(n, out);
     out.clear();
     for (std::uint64_t i = 0; i < tail; ++i) (void)n.propose(raft::bytes("late" + std::to_string(i)), out);
-    n.log().sync();
+    sync_and_report(n, out);
     out.clear();
     CHECK(n.log().first_index() == index_t{32});
   }
@@ -901,8 +914,8 @@ TEST_CASE("disk_log: a raft::node compacts, restarts from snapshot and tail, and
   CHECK(out.committed.empty());
   out.clear();
   n.campaign(out);
+  sync_and_report(n, out);
   REQUIRE(n.is_leader());
-  n.log().sync();
   CHECK_FALSE(out.snapshot);
   // Applying continues right after the snapshot: the tail, then the new term's noop.
   REQUIRE(out.committed.size() == tail + 1);
