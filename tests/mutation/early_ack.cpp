@@ -50,7 +50,8 @@ int main() {
               static_cast<unsigned long long>(lost));
   return lost > 0 ? 0 : 1;  // the crashes must actually have lost writes
 #endif
-  std::printf("MUTATION SURVIVED: %llu seeds, %llu lost writes, no violation found\n",
-              static_cast<unsigned long long>(tried), static_cast<unsigned long long>(lost));
+  std::printf("MUTATION SURVIVED: %llu seeds, %llu entries committed, %llu lost writes, no violation found\n",
+              static_cast<unsigned long long>(tried), static_cast<unsigned long long>(committed),
+              static_cast<unsigned long long>(lost));
   return 1;
 }
