@@ -142,13 +142,19 @@ void node<Tr, Lg, Ck, Rn>::wrote_(output_type& out) {
     write_open_ = true;
     ++write_seq_;
   }
+  if constexpr (log_durable_on_write) {
+    // Durable already: no record to keep, nothing will ever wait.
+    durable_seq_ = write_seq_;
+    durable_index_ = log_->last_index();
+    out.persist = log_write{write_seq_, durable_index_, log_->term_at(durable_index_)};
+    return;
+  }
   if (pending_.empty() || pending_.back().seq != write_seq_) pending_.push_back(pending_write{write_seq_, {}, {}, {}});
   auto& w = pending_.back();
   w.last_index = log_->last_index();
   w.last_term = log_->term_at(w.last_index);
   w.durable_upto = w.last_index;
   out.persist = log_write{w.seq, w.last_index, w.last_term};
-  if constexpr (log_durable_on_write) mark_durable_(write_seq_);
 }
 
 /// The log was cut back to `keep`: older writes no longer prove anything

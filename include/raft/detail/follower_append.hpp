@@ -78,7 +78,10 @@ step_status node<Tr, Lg, Ck, Rn>::on_append_request_(const node_id& from, append
       break;
     }
   }
-  for (; k < req.entries.size(); ++k) log_append_(std::move(req.entries[k]), out);
+  if (k < req.entries.size()) {
+    for (; k < req.entries.size(); ++k) log_->append(std::move(req.entries[k]));
+    wrote_(out);  // one write for the whole message
+  }
   const index_t last_new = req.prev_index + req.entries.size();
   // Commit up to the leader's commit index, but only as far as this
   // message proves our log matches the leader's (Figure 2, rule 5).

@@ -36,12 +36,14 @@ auto node<Tr, Lg, Ck, Rn>::propose_batch(Range&& cmds, output_type& out) -> prop
   if (l == nullptr) return not_leader_();
   const index_t before = log_->last_index();
   for (auto&& c : cmds) {
+    // Straight into the Log; the whole batch is one write, recorded once below.
     if constexpr (std::is_rvalue_reference_v<Range&&>)
-      append_own_(entry_kind::command, payload(std::move(c)), out);
+      log_->append(entry_type{term_, log_->last_index().next(), entry_kind::command, payload(std::move(c))});
     else
-      append_own_(entry_kind::command, payload(c), out);
+      log_->append(entry_type{term_, log_->last_index().next(), entry_kind::command, payload(c)});
   }
   if (log_->last_index() == before) return {propose_status::empty_batch, {}, {}, leader_};
+  wrote_(out);
   replicate_(*l, out);
   return {propose_status::ok, log_->last_index(), term_, leader_};
 }
@@ -85,7 +87,10 @@ void node<Tr, Lg, Ck, Rn>::after_commit_(leader_state& l, output_type& out) {
 template <class Tr, class Lg, class Ck, class Rn>
 void node<Tr, Lg, Ck, Rn>::replicate_(leader_state& l, output_type& out) {
   for (auto& [id, pr] : l.peers) send_append_(id, pr, out);
-  if (maybe_commit_(l, out)) after_commit_(l, out);  // a single node (or a durable_on_write quorum of one)
+  // New entries alone commit only where the leader is a quorum by itself
+  // (a single node whose Log is durable on write); otherwise acknowledgements
+  // or persisted() reports move the commit index.
+  if (l.peers.empty() && maybe_commit_(l, out)) after_commit_(l, out);
 }
 
 /// Sends entries from pr.next on, if there are any and flow control allows.
