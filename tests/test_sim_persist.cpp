@@ -311,38 +311,34 @@ TEST_CASE("churn with asynchronous durability: a crash loses every write not rep
   }
 }
 
-TEST_CASE("randomized soak: many seeds of churn on an unreliable network", "[sim][soak]") {
+namespace {
+/// RAFT_SOAK_SEEDS seeds (default 500) of churn, half of them on an
+/// unreliable network, a third compacting often; `disk` picks the durability
+/// model per seed. A violation names the seed to replay.
+template <class DiskFn>
+void soak(const char* what, DiskFn disk) {
   const auto n = sim::env_u64("RAFT_SOAK_SEEDS", 500);
   const auto first = sim::env_u64("RAFT_SOAK_FIRST_SEED", 1000);
   std::uint64_t ran = 0;
   for (auto seed : sim::seeds(n, first)) {
     INFO("replay with RAFT_SIM_SEED=" << seed);
     try {
-      // Half the seeds on an unreliable network; a third compact often.
-      churn(seed, seed % 2 == 0, 60, seed % 3 == 0 ? 10 : 0);
+      churn(seed, seed % 2 == 0, 60, seed % 3 == 0 ? 10 : 0, disk(seed));
     } catch (const sim::violation& v) {
       FAIL(v.what() << " (replay with RAFT_SIM_SEED=" << seed << ")");
     }
     ++ran;
   }
-  WARN("soak ran " << ran << " seeds");
+  WARN(what << " ran " << ran << " seeds");
   CHECK(ran == (std::getenv("RAFT_SIM_SEED") ? 1 : n));
+}
+}  // namespace
+
+TEST_CASE("randomized soak: many seeds of churn on an unreliable network", "[sim][soak]") {
+  soak("soak (synchronous durability)", [](std::uint64_t) { return churn_disk{}; });
 }
 
 TEST_CASE("randomized soak, asynchronous durability: random flush delays, crashes lose (or tear) writes in flight",
           "[sim][soak][async]") {
-  const auto n = sim::env_u64("RAFT_SOAK_SEEDS", 500);
-  const auto first = sim::env_u64("RAFT_SOAK_FIRST_SEED", 1000);
-  std::uint64_t ran = 0;
-  for (auto seed : sim::seeds(n, first)) {
-    INFO("replay with RAFT_SIM_SEED=" << seed);
-    try {
-      churn(seed, seed % 2 == 0, 60, seed % 3 == 0 ? 10 : 0, async_disk(seed));
-    } catch (const sim::violation& v) {
-      FAIL(v.what() << " (replay with RAFT_SIM_SEED=" << seed << ")");
-    }
-    ++ran;
-  }
-  WARN("async soak ran " << ran << " seeds");
-  CHECK(ran == (std::getenv("RAFT_SIM_SEED") ? 1 : n));
+  soak("soak (asynchronous durability)", async_disk);
 }

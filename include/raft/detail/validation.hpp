@@ -15,10 +15,8 @@ bool node<Tr, Lg, Ck, Rn>::well_formed_(const message_type& m) const {
   // overflow; a term more than 2^32 above ours would let one message use up
   // the terms left (then nobody could ever campaign again).
   constexpr std::uint64_t limit = detail::counter_limit;
-  if (m.term.value >= limit || m.term.value - term_.value > detail::max_term_jump) {
-    if (m.term > term_) return false;
-  }
   if (m.term.value >= limit) return false;
+  if (m.term > term_ && m.term.value - term_.value > detail::max_term_jump) return false;
   if (const auto* a = std::get_if<append_request<payload>>(&m.body)) {
     if (a->prev_index.value >= limit || a->commit.value >= limit || a->entries.size() >= limit - a->prev_index.value)
       return false;
