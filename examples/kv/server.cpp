@@ -28,6 +28,12 @@
 // are length:u32 big-endian + raft::codec bytes, at most --max-frame bytes.
 // A connection that sends garbage, an oversized frame, or a message that
 // contradicts its handshake is closed with a logged reason.
+//
+// Clients: HTTP/1.1 keep-alive, or one request per connection (HTTP/1.0,
+// "Connection: close"): then the connection is closed once the answer -
+// which for a write waits for the commit - is written, with a lingering
+// close (shutdown the write side, drain, then close) so that the answer is
+// not lost to a reset.
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -283,9 +289,12 @@ class server {
     std::string rbuf;
     std::string wbuf;
     std::size_t woff = 0;
-    bool waiting = false;
+    bool waiting = false;  // a request of this client is queued or proposed: no answer yet
     bool continue_sent = false;
-    bool close_after_write = false;
+    bool close_after_write = false;  // close once the answer to the current request is written
+    bool http10_keep_alive = false;  // the current request is HTTP/1.0 with "Connection: keep-alive"
+    bool closing = false;            // answered, write side shut down: draining until EOF or close_deadline
+    std::int64_t close_deadline = 0;
     bool dead = false;
   };
   struct pending {
@@ -332,7 +341,7 @@ class server {
     for (auto& p : peers_in_) pfds_.push_back({p->fd, POLLIN, 0});
     const std::size_t n_in = peers_in_.size();  // accept_peers_() below appends after these
     for (auto& [id, c] : clients_) {
-      short ev = c->waiting || c->close_after_write ? 0 : POLLIN;
+      short ev = c->closing ? POLLIN : c->waiting || c->close_after_write ? 0 : POLLIN;
       if (c->woff < c->wbuf.size()) ev = static_cast<short>(ev | POLLOUT);
       pfds_.push_back({c->fd, ev, 0});
     }
@@ -777,6 +786,7 @@ class server {
       c.dead = true;
       return;
     }
+    if (c.closing) return drain_closing_(c);
     if ((re & POLLOUT) != 0) flush_client_(c);
     if ((re & (POLLIN | POLLHUP | POLLERR)) == 0 || c.waiting || c.close_after_write || c.dead) return;
     char tmp[65536];
@@ -815,6 +825,7 @@ class server {
       c.rbuf.erase(0, p.consumed);
       c.continue_sent = false;
       if (!p.req.keep_alive) c.close_after_write = true;  // after this answer
+      c.http10_keep_alive = p.req.http10 && p.req.keep_alive;
       handle_request_(c, p.req);
     }
   }
@@ -879,8 +890,15 @@ class server {
   }
 
   void reply_(client& c, int status, std::string_view body, std::string_view headers = {}, bool close = false) {
+    if (c.closing) return;  // already answered its last request
     c.waiting = false;
     if (close) c.close_after_write = true;
+    if (c.http10_keep_alive && !c.close_after_write) {
+      // An HTTP/1.0 client keeps the connection only if the answer says so.
+      const std::string h = std::string(headers) + "Connection: keep-alive\r\n";
+      c.wbuf += kv::http_response(status, body, h, false);
+      return;
+    }
     c.wbuf += kv::http_response(status, body, headers, c.close_after_write);
   }
 
@@ -894,10 +912,37 @@ class server {
       }
       c.woff += static_cast<std::size_t>(w);
     }
+    if (c.dead) return;
     c.wbuf.clear();
     c.woff = 0;
-    if (c.close_after_write) c.dead = true;
-    else if (!c.waiting && !c.rbuf.empty()) parse_client_(c);  // pipelined requests
+    if (c.close_after_write) {
+      // Close only once the answer is written: a request still waiting for
+      // its commit (c.waiting) keeps the connection until reply_() is called.
+      if (!c.waiting && !c.closing) start_close_(c);
+    } else if (!c.waiting && !c.rbuf.empty()) {
+      parse_client_(c);  // pipelined requests
+    }
+  }
+
+  /// Lingering close, once the last answer is in the kernel: send FIN after
+  /// it, then read and discard until the client closes too (or a second
+  /// passes). Closing at once while unread request bytes sit in our receive
+  /// queue would send a reset, and a reset can destroy the answer in flight.
+  void start_close_(client& c) {
+    c.closing = true;
+    c.rbuf.clear();
+    c.close_deadline = kv::now_ms() + 1000;
+    if (::shutdown(c.fd, SHUT_WR) != 0) c.dead = true;
+  }
+
+  void drain_closing_(client& c) {
+    char tmp[16384];
+    for (;;) {
+      const ssize_t n = ::recv(c.fd, tmp, sizeof tmp, MSG_DONTWAIT);
+      if (n > 0) continue;
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) c.dead = true;
+      return;
+    }
   }
 
   std::string status_json_() const {
@@ -999,7 +1044,9 @@ class server {
         p->fd = -1;
       }
     std::erase_if(peers_in_, [](const auto& p) { return p->fd < 0; });
+    const std::int64_t now = kv::now_ms();
     for (auto it = clients_.begin(); it != clients_.end();) {
+      if (it->second->closing && now >= it->second->close_deadline) it->second->dead = true;
       if (it->second->dead) {
         ::close(it->second->fd);
         it = clients_.erase(it);
