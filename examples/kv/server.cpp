@@ -27,7 +27,9 @@
 // A connection starts with a handshake frame (cluster id, from, to); frames
 // are length:u32 big-endian + raft::codec bytes, at most --max-frame bytes.
 // A connection that sends garbage, an oversized frame, or a message that
-// contradicts its handshake is closed with a logged reason.
+// contradicts its handshake is closed with a logged reason. A peer that dials
+// us is dialled back at once (not after our reconnect back-off): a restarted
+// node hears from the leader before its election timeout runs out.
 //
 // Clients: HTTP/1.1 keep-alive, or one request per connection (HTTP/1.0,
 // "Connection: close"): then the connection is closed once the answer -
@@ -582,6 +584,17 @@ class server {
     kv::put_frame_header(p.wbuf.data() + at, static_cast<std::uint32_t>(len));
   }
 
+  peer_out* peer_out_(std::uint64_t id) {
+    for (auto& p : peers_out_)
+      if (p->id == id) return p.get();
+    return nullptr;
+  }
+
+  /// True if node `id` has a connection to us that passed the handshake.
+  bool peer_in_up_(std::uint64_t id) const {
+    return std::any_of(peers_in_.begin(), peers_in_.end(), [&](const auto& p) { return p->ready && !p->dead && p->from == id; });
+  }
+
   void connect_due_peers_() {
     const std::int64_t now = kv::now_ms();
     for (auto& pp : peers_out_) {
@@ -617,7 +630,7 @@ class server {
     p.was_up = true;
   }
 
-  void peer_failed_(peer_out& p, const std::string& why) {
+  void peer_failed_(peer_out& p, const std::string& why, bool refused = false) {
     if (p.fd >= 0) ::close(p.fd);
     p.fd = -1;
     p.st = peer_out::state::idle;
@@ -625,6 +638,7 @@ class server {
     p.woff = 0;
     const std::int64_t now = kv::now_ms();
     if (p.connected_at != 0 && now - p.connected_at > 1000) p.backoff_ms = 50;  // it had been up a while
+    else if (!refused && peer_in_up_(p.id)) p.backoff_ms = 50;  // it is up (it talks to us): retry soon
     else p.backoff_ms = std::min(p.backoff_ms * 2, 2000);
     p.connected_at = 0;
     // Jitter of up to a quarter, so that restarted nodes do not dial in lockstep.
@@ -650,7 +664,7 @@ class server {
       if (n > 0) {
         buf[n] = '\0';
         logf("ERROR", "node %" PRIu64 " at %s refused our connection: %s", p.id, p.ep.str().c_str(), buf);
-        return peer_failed_(p, "refused");
+        return peer_failed_(p, "refused", /*refused=*/true);
       }
       if (n == 0 || (errno != EAGAIN && errno != EINTR)) return peer_failed_(p, n == 0 ? "closed by peer" : std::strerror(errno));
     }
@@ -763,6 +777,23 @@ class server {
     p.ready = true;
     p.from = h->from;
     logf("INFO", "accepted connection from node %" PRIu64 " (%s)", p.from, p.addr.c_str());
+    // It is up and dialled us: dial it back now rather than after our
+    // back-off (up to 2 s, longer than an election timeout). Otherwise a
+    // restarted node hears nothing from us, times out and starts an election
+    // that deposes a healthy leader. A connect still in progress is most
+    // likely stuck on the peer's previous incarnation (a live peer accepts
+    // at once): start it again too.
+    peer_out* o = peer_out_(p.from);
+    if (o == nullptr || o->st == peer_out::state::connected) return;
+    if (o->st == peer_out::state::connecting) {
+      ::close(o->fd);
+      o->fd = -1;
+      o->st = peer_out::state::idle;
+    } else if (o->next_attempt > kv::now_ms()) {
+      logf("INFO", "node %" PRIu64 " is back: dialling it now instead of after the back-off", p.from);
+    }
+    o->backoff_ms = 50;
+    o->next_attempt = 0;
   }
 
   // ------------------------------------------------------------- clients
