@@ -25,11 +25,12 @@
 // Peers: every node dials every other node and sends its messages on that
 // outbound connection; it receives on the connections the others dialled.
 // A connection starts with a handshake frame (cluster id, from, to); frames
-// are length:u32 big-endian + raft::codec bytes, at most --max-frame bytes.
-// A connection that sends garbage, an oversized frame, or a message that
-// contradicts its handshake is closed with a logged reason. A peer that dials
-// us is dialled back at once (not after our reconnect back-off): a restarted
-// node hears from the leader before its election timeout runs out.
+// are length:u32 + crc32c:u32 (big-endian) + raft::codec bytes, at most
+// --max-frame bytes (net.hpp). A connection that sends garbage, an oversized
+// or damaged (checksum) frame, or a message that contradicts its handshake is
+// closed with a logged reason. A peer that dials us is dialled back at once
+// (not after our reconnect back-off): a restarted node hears from the leader
+// before its election timeout runs out.
 //
 // Clients: HTTP/1.1 keep-alive, or one request per connection (HTTP/1.0,
 // "Connection: close"): then the connection is closed once the answer -
@@ -572,16 +573,15 @@ class server {
       ++p.dropped;
       return;
     }
-    const std::size_t at = p.wbuf.size();
-    kv::put_frame_header(p.wbuf, 0);
+    const std::size_t at = kv::begin_frame(p.wbuf);
     codec_t::encode(m, p.wbuf);
-    const std::size_t len = p.wbuf.size() - at - 4;
+    const std::size_t len = p.wbuf.size() - at - kv::frame_header_bytes;
     if (len > opt_.max_frame) {
       logf("ERROR", "message to node %" PRIu64 " is %zu bytes, over --max-frame; dropped", p.id, len);
       p.wbuf.resize(at);
       return;
     }
-    kv::put_frame_header(p.wbuf.data() + at, static_cast<std::uint32_t>(len));
+    kv::finish_frame(p.wbuf, at);
   }
 
   peer_out* peer_out_(std::uint64_t id) {
@@ -610,9 +610,7 @@ class server {
       kv::set_nodelay(p.fd);
       p.wbuf.clear();
       p.woff = 0;
-      const auto hs = kv::encode_handshake(opt_.cluster, opt_.id, p.id);
-      kv::put_frame_header(p.wbuf, static_cast<std::uint32_t>(hs.size()));
-      p.wbuf.insert(p.wbuf.end(), hs.begin(), hs.end());
+      kv::append_frame(p.wbuf, kv::encode_handshake(opt_.cluster, opt_.id, p.id));
       if (::connect(p.fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) == 0) {
         peer_connected_(p);
       } else if (errno == EINPROGRESS) {
@@ -728,18 +726,33 @@ class server {
       }
       break;
     }
+    if (!p.dead && !p.ready && kv::is_v1_handshake(p.rbuf)) {
+      refuse_peer_(p, "peer speaks the previous protocol version (KVRAFT01: frames without checksums); upgrade it");
+      return;
+    }
     std::size_t pos = 0;
     const raft::codec_limits lim{opt_.max_frame, std::size_t{1} << 16};
-    while (!p.dead && p.rbuf.size() - pos >= 4) {
-      const std::uint32_t len = kv::get_frame_header(p.rbuf.data() + pos);
-      if (len == 0 || len > opt_.max_frame) {
+    while (!p.dead && pos < p.rbuf.size()) {
+      const auto f = kv::parse_frame(std::span<const std::byte>(p.rbuf).subspan(pos), opt_.max_frame);
+      if (f.st == kv::frame_parse::state::incomplete) break;
+      const std::uint32_t len = f.length;
+      if (f.st == kv::frame_parse::state::bad_length) {
         refuse_peer_(p, "frame of " + std::to_string(len) + " bytes is outside [1, " + std::to_string(opt_.max_frame) +
                             "] (--max-frame)");
         break;
       }
-      if (p.rbuf.size() - pos - 4 < len) break;
-      const std::span<const std::byte> frame(p.rbuf.data() + pos + 4, len);
-      pos += 4 + len;
+      if (f.st == kv::frame_parse::state::bad_checksum) {
+        // Damaged in transit (or not our protocol): nothing in it can be
+        // trusted, and the stream after it may be out of step. Drop the frame
+        // and the connection; the peer reconnects and Raft resends.
+        ++bad_frames_;
+        refuse_peer_(p, "frame checksum mismatch: a frame of " + std::to_string(len) +
+                            " bytes was damaged in transit; dropped (" + std::to_string(bad_frames_) +
+                            " bad frames since start)");
+        break;
+      }
+      const std::span<const std::byte> frame = f.body;
+      pos += f.size;
       if (!p.ready) {
         on_handshake_(p, frame);
         continue;
@@ -985,12 +998,12 @@ class server {
                   ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%zu,\"syncs\":%" PRIu64
                   ",\"snapshot_index\":%" PRIu64 ",\"snapshot_term\":%" PRIu64 ",\"snapshot_bytes\":%zu"
                   ",\"snapshots_taken\":%" PRIu64 ",\"snapshots_installed\":%" PRIu64 ",\"log_entries\":%" PRIu64
-                  ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 "}\n",
+                  ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 ",\"bad_frames\":%" PRIu64 "}\n",
                   opt_.id, raft::to_string(node_.role()), node_.term().value, l ? std::to_string(*l).c_str() : "null",
                   node_.commit_index().value, node_.applied_index().value, node_.last_index().value, store_.size(),
                   syncs_, log.snapshot_index().value, log.snapshot_term().value, log.snapshot_data().size(),
                   snapshots_taken_, snapshots_installed_, log.last_index().value - log.snapshot_index().value,
-                  log.segment_count(), log.segment_bytes());
+                  log.segment_count(), log.segment_bytes(), bad_frames_);
     return buf;
   }
 
@@ -1135,6 +1148,7 @@ class server {
   std::int64_t next_tick_ = 0;
   bool stopping_ = false;
   std::uint64_t syncs_ = 0;
+  std::uint64_t bad_frames_ = 0;  // peer frames dropped for a checksum mismatch
   const std::uint64_t startup_snapshot_;  // the Log's snapshot index when the server started
   std::uint64_t applied_ = 0;             // last index applied to store_ (by entry or snapshot)
   std::uint64_t snapshots_taken_ = 0;

@@ -68,6 +68,7 @@ struct node_status {
   std::uint64_t snapshot_index = 0;
   std::uint64_t log_entries = 0;  // entries after the snapshot
   std::uint64_t log_bytes = 0;    // bytes in the segment files
+  std::uint64_t bad_frames = 0;   // peer frames dropped for a checksum mismatch
 };
 
 inline std::string json_field(const std::string& json, const std::string& name) {
@@ -204,6 +205,7 @@ class cluster {
     s.snapshot_index = std::strtoull(json_field(r.resp.body, "snapshot_index").c_str(), nullptr, 10);
     s.log_entries = std::strtoull(json_field(r.resp.body, "log_entries").c_str(), nullptr, 10);
     s.log_bytes = std::strtoull(json_field(r.resp.body, "log_bytes").c_str(), nullptr, 10);
+    s.bad_frames = std::strtoull(json_field(r.resp.body, "bad_frames").c_str(), nullptr, 10);
     return s;
   }
 
