@@ -60,6 +60,7 @@
 #include "disk_log.hpp"
 #include "http.hpp"
 #include "net.hpp"
+#include "pending.hpp"
 
 namespace {
 
@@ -300,12 +301,6 @@ class server {
     std::int64_t close_deadline = 0;
     bool dead = false;
   };
-  struct pending {
-    std::uint64_t client = 0;
-    raft::term_t term;
-    std::int64_t deadline = 0;
-    kv::op op = kv::op::get;
-  };
   struct queued {
     std::uint64_t client = 0;
     raft::bytes cmd;
@@ -440,13 +435,14 @@ class server {
          s.data.size(), store_.size(), store_.sessions(), kv::now_us() - t0);
     applied_ = s.index.value;
     // Requests waiting on indexes the snapshot covers: whether their entry or
-    // another leader's took the index cannot be told any more.
-    for (auto it = pending_.begin(); it != pending_.end() && it->first <= s.index.value;) {
-      if (auto c = clients_.find(it->second.client); c != clients_.end())
+    // another leader's took the index can mostly not be told any more
+    // (pending.hpp says what can).
+    pending_.snapshot(s.index, s.term, [&](const kv::pending_request& p, kv::request_fate f) {
+      if (f == kv::request_fate::not_applied) return answer_not_applied_(p);
+      if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 503, "this node installed a snapshot covering the request; it may or may not be applied\n",
                "X-Outcome: unknown\r\n");
-      it = pending_.erase(it);
-    }
+    });
     if (journal_fd_ >= 0)
       journal_buf_ += std::to_string(s.index.value) + " " + std::to_string(s.term.value) + " snapshot\n";
   }
@@ -494,44 +490,46 @@ class server {
         logf("ERROR", "entry %" PRIu64 " holds an undecodable command; skipped", e.index.value);
       }
     }
-    auto it = pending_.find(e.index.value);
-    if (it == pending_.end()) return;
-    const pending p = it->second;
-    pending_.erase(it);
-    auto c = clients_.find(p.client);
-    if (c == clients_.end()) return;  // the client went away; the command was applied anyway
-    const std::string idx = "X-Raft-Index: " + std::to_string(e.index.value) + "\r\n";
-    if (e.term != p.term || !have_result) {
-      // Another leader's entry took this index: ours was discarded, never applied.
+    // The requests this entry decides (pending.hpp): the one proposed at this
+    // index in this term was applied; one proposed here in another term, or
+    // anywhere after it in an earlier term, can no longer be.
+    pending_.applied(e.index, e.term, [&](const kv::pending_request& p, kv::request_fate f) {
+      if (f == kv::request_fate::not_applied) return answer_not_applied_(p);
+      auto c = clients_.find(p.client);
+      if (c == clients_.end()) return;  // the client went away; the command was applied anyway
+      const std::string idx = "X-Raft-Index: " + std::to_string(e.index.value) + "\r\n";
+      if (f != kv::request_fate::applied || !have_result) {
+        // Our own entry (same index and term), committed but undecodable: cannot happen.
+        reply_(*c->second, 500, "the request committed but could not be applied\n", idx + "X-Outcome: unknown\r\n");
+        return;
+      }
+      switch (res.status) {
+        case kv::result::code::ok:
+          if (p.op == kv::op::get) reply_(*c->second, 200, res.value, idx);
+          else reply_(*c->second, 200, p.op == kv::op::put ? "OK\n" : "deleted\n", idx);
+          break;
+        case kv::result::code::not_found: reply_(*c->second, 404, "key not found\n", idx); break;
+        case kv::result::code::duplicate:
+          reply_(*c->second, 409, "request id older than this client's last request; not applied\n", idx);
+          break;
+      }
+    });
+  }
+
+  /// The request's entry can no longer be committed (pending.hpp): it was not
+  /// applied, and never will be.
+  void answer_not_applied_(const kv::pending_request& p) {
+    if (auto c = clients_.find(p.client); c != clients_.end())
       reply_(*c->second, 503, "leadership changed before the request committed; it was not applied; retry\n",
              "X-Outcome: not-applied\r\n");
-      return;
-    }
-    switch (res.status) {
-      case kv::result::code::ok:
-        if (p.op == kv::op::get) reply_(*c->second, 200, res.value, idx);
-        else reply_(*c->second, 200, p.op == kv::op::put ? "OK\n" : "deleted\n", idx);
-        break;
-      case kv::result::code::not_found: reply_(*c->second, 404, "key not found\n", idx); break;
-      case kv::result::code::duplicate:
-        reply_(*c->second, 409, "request id older than this client's last request; not applied\n", idx);
-        break;
-    }
   }
 
   void expire_pending_() {
-    const std::int64_t now = kv::now_ms();
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline > now) {
-        ++it;
-        continue;
-      }
-      auto c = clients_.find(it->second.client);
-      if (c != clients_.end())
+    pending_.expire(kv::now_ms(), [&](const kv::pending_request& p, kv::request_fate) {
+      if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 504, "request timed out before it committed; it may or may not be applied\n",
                "X-Outcome: unknown\r\n");
-      it = pending_.erase(it);
-    }
+    });
   }
 
   void propose_queued_() {
@@ -549,14 +547,9 @@ class server {
     const std::uint64_t first = r.index.value - queued_.size() + 1;
     const std::int64_t deadline = kv::now_ms() + opt_.request_timeout_ms;
     for (std::size_t i = 0; i < queued_.size(); ++i) {
-      // A request still waiting on this index was proposed in an earlier term
-      // and truncated from our log since: it was never committed.
-      if (auto old = pending_.find(first + i); old != pending_.end()) {
-        if (auto c = clients_.find(old->second.client); c != clients_.end())
-          reply_(*c->second, 503, "leadership changed before the request committed; it was not applied; retry\n",
-                 "X-Outcome: not-applied\r\n");
-      }
-      pending_[first + i] = pending{queued_[i].client, r.term, deadline, queued_[i].op};
+      // A request from an earlier term may still wait on this index (our log
+      // lost its entry): it stays, another node may still commit it.
+      pending_.add(raft::index_t{first + i}, kv::pending_request{queued_[i].client, r.term, deadline, queued_[i].op});
     }
     queued_.clear();
   }
@@ -1107,9 +1100,10 @@ class server {
     } catch (const kv::log_error& e) {
       logf("ERROR", "final sync failed: %s", e.what());
     }
-    for (auto& [idx, p] : pending_)
+    pending_.clear([&](const kv::pending_request& p, kv::request_fate) {
       if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 503, "server shutting down; the request may or may not be applied\n", "X-Outcome: unknown\r\n", true);
+    });
     for (auto& [id, c] : clients_) {
       flush_client_(*c);
       ::close(c->fd);
@@ -1142,7 +1136,7 @@ class server {
   std::map<std::uint64_t, std::unique_ptr<client>> clients_;
   std::vector<std::uint64_t> client_order_;  // ids in the order their pollfds are built
   std::uint64_t next_client_ = 0;
-  std::map<std::uint64_t, pending> pending_;  // by log index
+  kv::pending_requests pending_;  // proposed requests waiting for their fate
   std::vector<queued> queued_;
   std::vector<pollfd> pfds_;
   std::int64_t next_tick_ = 0;
