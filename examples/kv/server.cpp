@@ -111,6 +111,18 @@ void on_signal(int) {
   [[maybe_unused]] auto r = ::write(g_signal_pipe[1], &c, 1);
 }
 
+/// How this binary was compiled, for the startup line: a debug build is
+/// several times slower, and should not be mistaken for a release one.
+constexpr const char* build_flavour() {
+#if defined(__OPTIMIZE__) && defined(NDEBUG)
+  return "optimized, assertions off";
+#elif defined(__OPTIMIZE__)
+  return "optimized, assertions on";
+#else
+  return "WITHOUT optimization (a debug build: slow)";
+#endif
+}
+
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "kv-server: %s\n"
@@ -130,7 +142,8 @@ void on_signal(int) {
                "  --no-fsync              skip fsync (benchmark comparison only: loses acknowledged writes on a crash)\n"
                "  --debug                 enable /debug/local/KEY and /debug/committed, and journal every applied\n"
                "                          entry to DATA/debug-applied (used by the tests)\n"
-               "  --seed N                election randomness seed (default: from the clock)\n",
+               "  --seed N                election randomness seed (default: from the clock)\n"
+               "  --build-info            print how this binary was compiled (optimized or not) and exit\n",
                why);
   std::exit(2);
 }
@@ -177,7 +190,10 @@ options parse_args(int argc, char** argv) {
     else if (a == "--no-fsync") o.fsync = false;
     else if (a == "--debug") o.debug = true;
     else if (a == "--seed") o.seed = num(val(), "--seed");
-    else if (a == "--help" || a == "-h") usage("help");
+    else if (a == "--build-info") {
+      std::printf("kv-server: built %s\n", build_flavour());
+      std::exit(0);
+    } else if (a == "--help" || a == "-h") usage("help");
     else usage(("unknown option " + a).c_str());
   }
   if (o.id == 0) usage("--id is required (a positive integer)");
@@ -254,10 +270,10 @@ class server {
       if (journal_fd_ < 0) throw kv::log_error("cannot open " + j + ": " + std::strerror(errno));
     }
     logf("INFO", "node %" PRIu64 " of cluster '%s' up: raft on %s, clients on %s, term %" PRIu64 ", snapshot at %" PRIu64
-         ", log up to %" PRIu64 ", fsync %s, snapshot every %" PRIu64 " entries",
+         ", log up to %" PRIu64 ", fsync %s, snapshot every %" PRIu64 " entries; built %s",
          opt_.id, opt_.cluster.c_str(), opt_.peers.at(opt_.id).str().c_str(), opt_.listen.str().c_str(),
          node_.term().value, node_.log().snapshot_index().value, node_.last_index().value, opt_.fsync ? "on" : "OFF",
-         opt_.snapshot_every);
+         opt_.snapshot_every, build_flavour());
     next_tick_ = kv::now_ms() + opt_.tick_ms;
     while (!stopping_) iterate_();
     shutdown_();

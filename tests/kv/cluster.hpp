@@ -125,10 +125,16 @@ class cluster {
   }
 
   void start(std::uint64_t id) {
+    // Appended piece by piece: `"," + std::to_string(...)` trips a false
+    // -Wrestrict in GCC 12 at -O3.
     std::string peers, clients;
     for (std::size_t i = 0; i < n_; ++i) {
-      peers += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(raft_ports_[i]);
-      clients += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(http_ports_[i]);
+      if (i != 0) {
+        peers += ',';
+        clients += ',';
+      }
+      peers.append(std::to_string(i + 1)).append("=127.0.0.1:").append(std::to_string(raft_ports_[i]));
+      clients.append(std::to_string(i + 1)).append("=127.0.0.1:").append(std::to_string(http_ports_[i]));
     }
     std::vector<std::string> args = {server_, "--id", std::to_string(id), "--peers", peers, "--client-addrs", clients,
                                      "--data", dir_ + "/n" + std::to_string(id), "--listen",
