@@ -26,7 +26,8 @@ struct http_request {
   std::string target;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
-  bool keep_alive = true;
+  bool http10 = false;     // "HTTP/1.0" request line
+  bool keep_alive = true;  // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive"
   [[nodiscard]] std::string header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? std::string{} : it->second;
@@ -90,7 +91,8 @@ inline http_parse parse_http_request(std::string_view in, const http_limits& lim
   if (p.req.method.empty() || p.req.target.empty() || p.req.target[0] != '/') return fail(400, "malformed request line");
   for (char c : p.req.method)
     if (c < 'A' || c > 'Z') return fail(400, "malformed method");
-  p.req.keep_alive = version == "HTTP/1.1";
+  p.req.http10 = version == "HTTP/1.0";
+  p.req.keep_alive = !p.req.http10;
   while (!head.empty()) {
     const auto e = head.find("\r\n");
     const std::string_view h = head.substr(0, e);

@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # examples/kv/run-cluster.sh - start a 3-node kv-server cluster on localhost.
 #
-#   examples/kv/run-cluster.sh [PATH-TO-kv-server]     (default: ./build/examples/kv/kv-server)
+#   examples/kv/run-cluster.sh [PATH-TO-kv-server]     (default: ./build-kv/examples/kv/kv-server)
+#
+# Build it first, in a build directory of its own (the tests' tests/run.sh
+# uses build/, in Debug):
+#   cmake -S . -B build-kv -DCMAKE_BUILD_TYPE=Release -DRAFT_BUILD_TESTS=OFF
+#   cmake --build build-kv --target kv-server kv-cli
 #
 # Raft traffic on ports 7001-7003, clients on 8001-8003 (override with
 # KV_RAFT_BASE / KV_HTTP_BASE), data in a fresh temp dir. Ctrl-C stops the
 # servers (SIGTERM: graceful) and keeps the data dir for inspection.
 set -euo pipefail
-server=${1:-${KV_SERVER:-./build/examples/kv/kv-server}}
+server=${1:-${KV_SERVER:-./build-kv/examples/kv/kv-server}}
 if [[ ! -x $server ]]; then
-  echo "run-cluster.sh: no kv-server at $server; build first (cmake -B build && cmake --build build) or pass its path" >&2
+  echo "run-cluster.sh: no kv-server at $server; build it first:" >&2
+  echo "  cmake -S . -B build-kv -DCMAKE_BUILD_TYPE=Release -DRAFT_BUILD_TESTS=OFF && cmake --build build-kv --target kv-server kv-cli" >&2
+  echo "or pass the path of a kv-server" >&2
   exit 2
+fi
+# Say which binary runs and how it was built: a debug build is several times slower.
+if build=$("$server" --build-info 2>/dev/null); then
+  echo "run-cluster.sh: $server (${build#kv-server: })"
+  case $build in *WITHOUT*) echo "run-cluster.sh: warning: that is an unoptimized debug build" >&2 ;; esac
+else
+  echo "run-cluster.sh: $server (an older kv-server: cannot tell how it was built)"
 fi
 raft_base=${KV_RAFT_BASE:-7000}
 http_base=${KV_HTTP_BASE:-8000}

@@ -25,9 +25,18 @@
 // Peers: every node dials every other node and sends its messages on that
 // outbound connection; it receives on the connections the others dialled.
 // A connection starts with a handshake frame (cluster id, from, to); frames
-// are length:u32 big-endian + raft::codec bytes, at most --max-frame bytes.
-// A connection that sends garbage, an oversized frame, or a message that
-// contradicts its handshake is closed with a logged reason.
+// are length:u32 + crc32c:u32 (big-endian) + raft::codec bytes, at most
+// --max-frame bytes (net.hpp). A connection that sends garbage, an oversized
+// or damaged (checksum) frame, or a message that contradicts its handshake is
+// closed with a logged reason. A peer that dials us is dialled back at once
+// (not after our reconnect back-off): a restarted node hears from the leader
+// before its election timeout runs out.
+//
+// Clients: HTTP/1.1 keep-alive, or one request per connection (HTTP/1.0,
+// "Connection: close"): then the connection is closed once the answer -
+// which for a write waits for the commit - is written, with a lingering
+// close (shutdown the write side, drain, then close) so that the answer is
+// not lost to a reset.
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -51,6 +60,7 @@
 #include "disk_log.hpp"
 #include "http.hpp"
 #include "net.hpp"
+#include "pending.hpp"
 
 namespace {
 
@@ -101,6 +111,18 @@ void on_signal(int) {
   [[maybe_unused]] auto r = ::write(g_signal_pipe[1], &c, 1);
 }
 
+/// How this binary was compiled, for the startup line: a debug build is
+/// several times slower, and should not be mistaken for a release one.
+constexpr const char* build_flavour() {
+#if defined(__OPTIMIZE__) && defined(NDEBUG)
+  return "optimized, assertions off";
+#elif defined(__OPTIMIZE__)
+  return "optimized, assertions on";
+#else
+  return "WITHOUT optimization (a debug build: slow)";
+#endif
+}
+
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "kv-server: %s\n"
@@ -120,7 +142,8 @@ void on_signal(int) {
                "  --no-fsync              skip fsync (benchmark comparison only: loses acknowledged writes on a crash)\n"
                "  --debug                 enable /debug/local/KEY and /debug/committed, and journal every applied\n"
                "                          entry to DATA/debug-applied (used by the tests)\n"
-               "  --seed N                election randomness seed (default: from the clock)\n",
+               "  --seed N                election randomness seed (default: from the clock)\n"
+               "  --build-info            print how this binary was compiled (optimized or not) and exit\n",
                why);
   std::exit(2);
 }
@@ -167,7 +190,10 @@ options parse_args(int argc, char** argv) {
     else if (a == "--no-fsync") o.fsync = false;
     else if (a == "--debug") o.debug = true;
     else if (a == "--seed") o.seed = num(val(), "--seed");
-    else if (a == "--help" || a == "-h") usage("help");
+    else if (a == "--build-info") {
+      std::printf("kv-server: built %s\n", build_flavour());
+      std::exit(0);
+    } else if (a == "--help" || a == "-h") usage("help");
     else usage(("unknown option " + a).c_str());
   }
   if (o.id == 0) usage("--id is required (a positive integer)");
@@ -244,10 +270,10 @@ class server {
       if (journal_fd_ < 0) throw kv::log_error("cannot open " + j + ": " + std::strerror(errno));
     }
     logf("INFO", "node %" PRIu64 " of cluster '%s' up: raft on %s, clients on %s, term %" PRIu64 ", snapshot at %" PRIu64
-         ", log up to %" PRIu64 ", fsync %s, snapshot every %" PRIu64 " entries",
+         ", log up to %" PRIu64 ", fsync %s, snapshot every %" PRIu64 " entries; built %s",
          opt_.id, opt_.cluster.c_str(), opt_.peers.at(opt_.id).str().c_str(), opt_.listen.str().c_str(),
          node_.term().value, node_.log().snapshot_index().value, node_.last_index().value, opt_.fsync ? "on" : "OFF",
-         opt_.snapshot_every);
+         opt_.snapshot_every, build_flavour());
     next_tick_ = kv::now_ms() + opt_.tick_ms;
     while (!stopping_) iterate_();
     shutdown_();
@@ -283,16 +309,13 @@ class server {
     std::string rbuf;
     std::string wbuf;
     std::size_t woff = 0;
-    bool waiting = false;
+    bool waiting = false;  // a request of this client is queued or proposed: no answer yet
     bool continue_sent = false;
-    bool close_after_write = false;
+    bool close_after_write = false;  // close once the answer to the current request is written
+    bool http10_keep_alive = false;  // the current request is HTTP/1.0 with "Connection: keep-alive"
+    bool closing = false;            // answered, write side shut down: draining until EOF or close_deadline
+    std::int64_t close_deadline = 0;
     bool dead = false;
-  };
-  struct pending {
-    std::uint64_t client = 0;
-    raft::term_t term;
-    std::int64_t deadline = 0;
-    kv::op op = kv::op::get;
   };
   struct queued {
     std::uint64_t client = 0;
@@ -332,7 +355,7 @@ class server {
     for (auto& p : peers_in_) pfds_.push_back({p->fd, POLLIN, 0});
     const std::size_t n_in = peers_in_.size();  // accept_peers_() below appends after these
     for (auto& [id, c] : clients_) {
-      short ev = c->waiting || c->close_after_write ? 0 : POLLIN;
+      short ev = c->closing ? POLLIN : c->waiting || c->close_after_write ? 0 : POLLIN;
       if (c->woff < c->wbuf.size()) ev = static_cast<short>(ev | POLLOUT);
       pfds_.push_back({c->fd, ev, 0});
     }
@@ -438,13 +461,14 @@ class server {
          s.data.size(), store_.size(), store_.sessions(), kv::now_us() - t0);
     applied_ = s.index.value;
     // Requests waiting on indexes the snapshot covers: whether their entry or
-    // another leader's took the index cannot be told any more.
-    for (auto it = pending_.begin(); it != pending_.end() && it->first <= s.index.value;) {
-      if (auto c = clients_.find(it->second.client); c != clients_.end())
+    // another leader's took the index can mostly not be told any more
+    // (pending.hpp says what can).
+    pending_.snapshot(s.index, s.term, [&](const kv::pending_request& p, kv::request_fate f) {
+      if (f == kv::request_fate::not_applied) return answer_not_applied_(p);
+      if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 503, "this node installed a snapshot covering the request; it may or may not be applied\n",
                "X-Outcome: unknown\r\n");
-      it = pending_.erase(it);
-    }
+    });
     if (journal_fd_ >= 0)
       journal_buf_ += std::to_string(s.index.value) + " " + std::to_string(s.term.value) + " snapshot\n";
   }
@@ -492,44 +516,46 @@ class server {
         logf("ERROR", "entry %" PRIu64 " holds an undecodable command; skipped", e.index.value);
       }
     }
-    auto it = pending_.find(e.index.value);
-    if (it == pending_.end()) return;
-    const pending p = it->second;
-    pending_.erase(it);
-    auto c = clients_.find(p.client);
-    if (c == clients_.end()) return;  // the client went away; the command was applied anyway
-    const std::string idx = "X-Raft-Index: " + std::to_string(e.index.value) + "\r\n";
-    if (e.term != p.term || !have_result) {
-      // Another leader's entry took this index: ours was discarded, never applied.
+    // The requests this entry decides (pending.hpp): the one proposed at this
+    // index in this term was applied; one proposed here in another term, or
+    // anywhere after it in an earlier term, can no longer be.
+    pending_.applied(e.index, e.term, [&](const kv::pending_request& p, kv::request_fate f) {
+      if (f == kv::request_fate::not_applied) return answer_not_applied_(p);
+      auto c = clients_.find(p.client);
+      if (c == clients_.end()) return;  // the client went away; the command was applied anyway
+      const std::string idx = "X-Raft-Index: " + std::to_string(e.index.value) + "\r\n";
+      if (f != kv::request_fate::applied || !have_result) {
+        // Our own entry (same index and term), committed but undecodable: cannot happen.
+        reply_(*c->second, 500, "the request committed but could not be applied\n", idx + "X-Outcome: unknown\r\n");
+        return;
+      }
+      switch (res.status) {
+        case kv::result::code::ok:
+          if (p.op == kv::op::get) reply_(*c->second, 200, res.value, idx);
+          else reply_(*c->second, 200, p.op == kv::op::put ? "OK\n" : "deleted\n", idx);
+          break;
+        case kv::result::code::not_found: reply_(*c->second, 404, "key not found\n", idx); break;
+        case kv::result::code::duplicate:
+          reply_(*c->second, 409, "request id older than this client's last request; not applied\n", idx);
+          break;
+      }
+    });
+  }
+
+  /// The request's entry can no longer be committed (pending.hpp): it was not
+  /// applied, and never will be.
+  void answer_not_applied_(const kv::pending_request& p) {
+    if (auto c = clients_.find(p.client); c != clients_.end())
       reply_(*c->second, 503, "leadership changed before the request committed; it was not applied; retry\n",
              "X-Outcome: not-applied\r\n");
-      return;
-    }
-    switch (res.status) {
-      case kv::result::code::ok:
-        if (p.op == kv::op::get) reply_(*c->second, 200, res.value, idx);
-        else reply_(*c->second, 200, p.op == kv::op::put ? "OK\n" : "deleted\n", idx);
-        break;
-      case kv::result::code::not_found: reply_(*c->second, 404, "key not found\n", idx); break;
-      case kv::result::code::duplicate:
-        reply_(*c->second, 409, "request id older than this client's last request; not applied\n", idx);
-        break;
-    }
   }
 
   void expire_pending_() {
-    const std::int64_t now = kv::now_ms();
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline > now) {
-        ++it;
-        continue;
-      }
-      auto c = clients_.find(it->second.client);
-      if (c != clients_.end())
+    pending_.expire(kv::now_ms(), [&](const kv::pending_request& p, kv::request_fate) {
+      if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 504, "request timed out before it committed; it may or may not be applied\n",
                "X-Outcome: unknown\r\n");
-      it = pending_.erase(it);
-    }
+    });
   }
 
   void propose_queued_() {
@@ -547,14 +573,9 @@ class server {
     const std::uint64_t first = r.index.value - queued_.size() + 1;
     const std::int64_t deadline = kv::now_ms() + opt_.request_timeout_ms;
     for (std::size_t i = 0; i < queued_.size(); ++i) {
-      // A request still waiting on this index was proposed in an earlier term
-      // and truncated from our log since: it was never committed.
-      if (auto old = pending_.find(first + i); old != pending_.end()) {
-        if (auto c = clients_.find(old->second.client); c != clients_.end())
-          reply_(*c->second, 503, "leadership changed before the request committed; it was not applied; retry\n",
-                 "X-Outcome: not-applied\r\n");
-      }
-      pending_[first + i] = pending{queued_[i].client, r.term, deadline, queued_[i].op};
+      // A request from an earlier term may still wait on this index (our log
+      // lost its entry): it stays, another node may still commit it.
+      pending_.add(raft::index_t{first + i}, kv::pending_request{queued_[i].client, r.term, deadline, queued_[i].op});
     }
     queued_.clear();
   }
@@ -571,16 +592,26 @@ class server {
       ++p.dropped;
       return;
     }
-    const std::size_t at = p.wbuf.size();
-    kv::put_frame_header(p.wbuf, 0);
+    const std::size_t at = kv::begin_frame(p.wbuf);
     codec_t::encode(m, p.wbuf);
-    const std::size_t len = p.wbuf.size() - at - 4;
+    const std::size_t len = p.wbuf.size() - at - kv::frame_header_bytes;
     if (len > opt_.max_frame) {
       logf("ERROR", "message to node %" PRIu64 " is %zu bytes, over --max-frame; dropped", p.id, len);
       p.wbuf.resize(at);
       return;
     }
-    kv::put_frame_header(p.wbuf.data() + at, static_cast<std::uint32_t>(len));
+    kv::finish_frame(p.wbuf, at);
+  }
+
+  peer_out* peer_out_(std::uint64_t id) {
+    for (auto& p : peers_out_)
+      if (p->id == id) return p.get();
+    return nullptr;
+  }
+
+  /// True if node `id` has a connection to us that passed the handshake.
+  bool peer_in_up_(std::uint64_t id) const {
+    return std::any_of(peers_in_.begin(), peers_in_.end(), [&](const auto& p) { return p->ready && !p->dead && p->from == id; });
   }
 
   void connect_due_peers_() {
@@ -598,9 +629,7 @@ class server {
       kv::set_nodelay(p.fd);
       p.wbuf.clear();
       p.woff = 0;
-      const auto hs = kv::encode_handshake(opt_.cluster, opt_.id, p.id);
-      kv::put_frame_header(p.wbuf, static_cast<std::uint32_t>(hs.size()));
-      p.wbuf.insert(p.wbuf.end(), hs.begin(), hs.end());
+      kv::append_frame(p.wbuf, kv::encode_handshake(opt_.cluster, opt_.id, p.id));
       if (::connect(p.fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) == 0) {
         peer_connected_(p);
       } else if (errno == EINPROGRESS) {
@@ -618,7 +647,7 @@ class server {
     p.was_up = true;
   }
 
-  void peer_failed_(peer_out& p, const std::string& why) {
+  void peer_failed_(peer_out& p, const std::string& why, bool refused = false) {
     if (p.fd >= 0) ::close(p.fd);
     p.fd = -1;
     p.st = peer_out::state::idle;
@@ -626,6 +655,7 @@ class server {
     p.woff = 0;
     const std::int64_t now = kv::now_ms();
     if (p.connected_at != 0 && now - p.connected_at > 1000) p.backoff_ms = 50;  // it had been up a while
+    else if (!refused && peer_in_up_(p.id)) p.backoff_ms = 50;  // it is up (it talks to us): retry soon
     else p.backoff_ms = std::min(p.backoff_ms * 2, 2000);
     p.connected_at = 0;
     // Jitter of up to a quarter, so that restarted nodes do not dial in lockstep.
@@ -651,7 +681,7 @@ class server {
       if (n > 0) {
         buf[n] = '\0';
         logf("ERROR", "node %" PRIu64 " at %s refused our connection: %s", p.id, p.ep.str().c_str(), buf);
-        return peer_failed_(p, "refused");
+        return peer_failed_(p, "refused", /*refused=*/true);
       }
       if (n == 0 || (errno != EAGAIN && errno != EINTR)) return peer_failed_(p, n == 0 ? "closed by peer" : std::strerror(errno));
     }
@@ -715,18 +745,33 @@ class server {
       }
       break;
     }
+    if (!p.dead && !p.ready && kv::is_v1_handshake(p.rbuf)) {
+      refuse_peer_(p, "peer speaks the previous protocol version (KVRAFT01: frames without checksums); upgrade it");
+      return;
+    }
     std::size_t pos = 0;
     const raft::codec_limits lim{opt_.max_frame, std::size_t{1} << 16};
-    while (!p.dead && p.rbuf.size() - pos >= 4) {
-      const std::uint32_t len = kv::get_frame_header(p.rbuf.data() + pos);
-      if (len == 0 || len > opt_.max_frame) {
+    while (!p.dead && pos < p.rbuf.size()) {
+      const auto f = kv::parse_frame(std::span<const std::byte>(p.rbuf).subspan(pos), opt_.max_frame);
+      if (f.st == kv::frame_parse::state::incomplete) break;
+      const std::uint32_t len = f.length;
+      if (f.st == kv::frame_parse::state::bad_length) {
         refuse_peer_(p, "frame of " + std::to_string(len) + " bytes is outside [1, " + std::to_string(opt_.max_frame) +
                             "] (--max-frame)");
         break;
       }
-      if (p.rbuf.size() - pos - 4 < len) break;
-      const std::span<const std::byte> frame(p.rbuf.data() + pos + 4, len);
-      pos += 4 + len;
+      if (f.st == kv::frame_parse::state::bad_checksum) {
+        // Damaged in transit (or not our protocol): nothing in it can be
+        // trusted, and the stream after it may be out of step. Drop the frame
+        // and the connection; the peer reconnects and Raft resends.
+        ++bad_frames_;
+        refuse_peer_(p, "frame checksum mismatch: a frame of " + std::to_string(len) +
+                            " bytes was damaged in transit; dropped (" + std::to_string(bad_frames_) +
+                            " bad frames since start)");
+        break;
+      }
+      const std::span<const std::byte> frame = f.body;
+      pos += f.size;
       if (!p.ready) {
         on_handshake_(p, frame);
         continue;
@@ -768,6 +813,23 @@ class server {
     p.ready = true;
     p.from = h->from;
     logf("INFO", "accepted connection from node %" PRIu64 " (%s)", p.from, p.addr.c_str());
+    // It is up and dialled us: dial it back now rather than after our
+    // back-off (up to 2 s, longer than an election timeout). Otherwise a
+    // restarted node hears nothing from us, times out and starts an election
+    // that deposes a healthy leader. A connect still in progress is most
+    // likely stuck on the peer's previous incarnation (a live peer accepts
+    // at once): start it again too.
+    peer_out* o = peer_out_(p.from);
+    if (o == nullptr || o->st == peer_out::state::connected) return;
+    if (o->st == peer_out::state::connecting) {
+      ::close(o->fd);
+      o->fd = -1;
+      o->st = peer_out::state::idle;
+    } else if (o->next_attempt > kv::now_ms()) {
+      logf("INFO", "node %" PRIu64 " is back: dialling it now instead of after the back-off", p.from);
+    }
+    o->backoff_ms = 50;
+    o->next_attempt = 0;
   }
 
   // ------------------------------------------------------------- clients
@@ -791,6 +853,7 @@ class server {
       c.dead = true;
       return;
     }
+    if (c.closing) return drain_closing_(c);
     if ((re & POLLOUT) != 0) flush_client_(c);
     if ((re & (POLLIN | POLLHUP | POLLERR)) == 0 || c.waiting || c.close_after_write || c.dead) return;
     char tmp[65536];
@@ -829,6 +892,7 @@ class server {
       c.rbuf.erase(0, p.consumed);
       c.continue_sent = false;
       if (!p.req.keep_alive) c.close_after_write = true;  // after this answer
+      c.http10_keep_alive = p.req.http10 && p.req.keep_alive;
       handle_request_(c, p.req);
     }
   }
@@ -893,8 +957,15 @@ class server {
   }
 
   void reply_(client& c, int status, std::string_view body, std::string_view headers = {}, bool close = false) {
+    if (c.closing) return;  // already answered its last request
     c.waiting = false;
     if (close) c.close_after_write = true;
+    if (c.http10_keep_alive && !c.close_after_write) {
+      // An HTTP/1.0 client keeps the connection only if the answer says so.
+      const std::string h = std::string(headers) + "Connection: keep-alive\r\n";
+      c.wbuf += kv::http_response(status, body, h, false);
+      return;
+    }
     c.wbuf += kv::http_response(status, body, headers, c.close_after_write);
   }
 
@@ -908,10 +979,37 @@ class server {
       }
       c.woff += static_cast<std::size_t>(w);
     }
+    if (c.dead) return;
     c.wbuf.clear();
     c.woff = 0;
-    if (c.close_after_write) c.dead = true;
-    else if (!c.waiting && !c.rbuf.empty()) parse_client_(c);  // pipelined requests
+    if (c.close_after_write) {
+      // Close only once the answer is written: a request still waiting for
+      // its commit (c.waiting) keeps the connection until reply_() is called.
+      if (!c.waiting && !c.closing) start_close_(c);
+    } else if (!c.waiting && !c.rbuf.empty()) {
+      parse_client_(c);  // pipelined requests
+    }
+  }
+
+  /// Lingering close, once the last answer is in the kernel: send FIN after
+  /// it, then read and discard until the client closes too (or a second
+  /// passes). Closing at once while unread request bytes sit in our receive
+  /// queue would send a reset, and a reset can destroy the answer in flight.
+  void start_close_(client& c) {
+    c.closing = true;
+    c.rbuf.clear();
+    c.close_deadline = kv::now_ms() + 1000;
+    if (::shutdown(c.fd, SHUT_WR) != 0) c.dead = true;
+  }
+
+  void drain_closing_(client& c) {
+    char tmp[16384];
+    for (;;) {
+      const ssize_t n = ::recv(c.fd, tmp, sizeof tmp, MSG_DONTWAIT);
+      if (n > 0) continue;
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) c.dead = true;
+      return;
+    }
   }
 
   std::string status_json_() const {
@@ -923,12 +1021,12 @@ class server {
                   ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%zu,\"syncs\":%" PRIu64
                   ",\"snapshot_index\":%" PRIu64 ",\"snapshot_term\":%" PRIu64 ",\"snapshot_bytes\":%zu"
                   ",\"snapshots_taken\":%" PRIu64 ",\"snapshots_installed\":%" PRIu64 ",\"log_entries\":%" PRIu64
-                  ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 "}\n",
+                  ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 ",\"bad_frames\":%" PRIu64 "}\n",
                   opt_.id, raft::to_string(node_.role()), node_.term().value, l ? std::to_string(*l).c_str() : "null",
                   node_.commit_index().value, node_.applied_index().value, node_.last_index().value, store_.size(),
                   syncs_, log.snapshot_index().value, log.snapshot_term().value, log.snapshot_data().size(),
                   snapshots_taken_, snapshots_installed_, log.last_index().value - log.snapshot_index().value,
-                  log.segment_count(), log.segment_bytes());
+                  log.segment_count(), log.segment_bytes(), bad_frames_);
     return buf;
   }
 
@@ -1013,7 +1111,9 @@ class server {
         p->fd = -1;
       }
     std::erase_if(peers_in_, [](const auto& p) { return p->fd < 0; });
+    const std::int64_t now = kv::now_ms();
     for (auto it = clients_.begin(); it != clients_.end();) {
+      if (it->second->closing && now >= it->second->close_deadline) it->second->dead = true;
       if (it->second->dead) {
         ::close(it->second->fd);
         it = clients_.erase(it);
@@ -1030,9 +1130,10 @@ class server {
     } catch (const kv::log_error& e) {
       logf("ERROR", "final sync failed: %s", e.what());
     }
-    for (auto& [idx, p] : pending_)
+    pending_.clear([&](const kv::pending_request& p, kv::request_fate) {
       if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 503, "server shutting down; the request may or may not be applied\n", "X-Outcome: unknown\r\n", true);
+    });
     for (auto& [id, c] : clients_) {
       flush_client_(*c);
       ::close(c->fd);
@@ -1065,12 +1166,13 @@ class server {
   std::map<std::uint64_t, std::unique_ptr<client>> clients_;
   std::vector<std::uint64_t> client_order_;  // ids in the order their pollfds are built
   std::uint64_t next_client_ = 0;
-  std::map<std::uint64_t, pending> pending_;  // by log index
+  kv::pending_requests pending_;  // proposed requests waiting for their fate
   std::vector<queued> queued_;
   std::vector<pollfd> pfds_;
   std::int64_t next_tick_ = 0;
   bool stopping_ = false;
   std::uint64_t syncs_ = 0;
+  std::uint64_t bad_frames_ = 0;  // peer frames dropped for a checksum mismatch
   const std::uint64_t startup_snapshot_;  // the Log's snapshot index when the server started
   std::uint64_t applied_ = 0;             // last index applied to store_ (by entry or snapshot)
   std::uint64_t snapshots_taken_ = 0;

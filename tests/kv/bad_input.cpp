@@ -9,7 +9,10 @@
 //                claiming the receiver's own id, a valid handshake followed
 //                by an undecodable frame, or by a frame in a newer wire
 //                format version, a decodable message whose sender
-//                contradicts the handshake;
+//                contradicts the handshake, a handshake and a message each
+//                with one bit flipped (frame checksum; counted in /status
+//                bad_frames), a handshake of the previous protocol version
+//                (frames without checksums);
 //   client port: binary garbage, an oversized head, a huge key, a huge value
 //                (refused from its Content-Length, before the body is sent),
 //                a bad method, a bad percent-escape.
@@ -42,12 +45,7 @@ int raw_connect(const kv::endpoint& ep) { return kv::connect_with_timeout(ep, 20
 
 void send_bytes(int fd, const std::vector<std::byte>& b) { kv::write_all(fd, b.data(), b.size(), kv::now_ms() + 2000); }
 
-std::vector<std::byte> frame(const std::vector<std::byte>& body) {
-  std::vector<std::byte> out(4 + body.size());
-  kv::put_frame_header(out.data(), static_cast<std::uint32_t>(body.size()));
-  if (!body.empty()) std::memcpy(out.data() + 4, body.data(), body.size());
-  return out;
-}
+std::vector<std::byte> frame(const std::vector<std::byte>& body) { return kv::make_frame(body); }
 
 /// Reads until EOF/reset or timeout. Returns {closed, everything received}.
 std::pair<bool, std::string> drain(int fd, int timeout_ms) {
@@ -160,6 +158,47 @@ int main(int argc, char** argv) {
     auto g = frame(raft::codec<raft::default_transport>::encode(m));
     b.insert(b.end(), g.begin(), g.end());
     peer_case(cl, "sender contradicts the handshake", b, "message from node 1 to node 2 on the connection of node 3");
+  }
+  {
+    // Damaged in transit: one flipped bit in the handshake, or in a valid
+    // message after a valid handshake (without the frame checksum this
+    // AppendEntries still decoded, as a different message).
+    const auto bad_before = cl.status(2);
+    auto hs = frame(kv::encode_handshake("e2e", 3, 2));
+    hs[kv::frame_header_bytes + 9] ^= std::byte{0x04};
+    peer_case(cl, "handshake with a flipped bit", hs, "frame checksum mismatch");
+    raft::append_request<raft::bytes> a;
+    a.prev_index = raft::index_t{1};
+    a.prev_term = raft::term_t{1};
+    a.commit = raft::index_t{1};
+    raft::message<std::uint64_t, raft::bytes> m{3, 2, raft::term_t{1}, std::move(a)};
+    using codec = raft::codec<raft::default_transport>;
+    const auto body = codec::encode(m);
+    auto g = frame(body);
+    // Flip the first bit that leaves the message decodable, from node 3 to node 2.
+    bool flipped = false;
+    for (std::size_t i = 0; i < body.size() * 8 && !flipped; ++i) {
+      auto t = body;
+      t[i / 8] ^= static_cast<std::byte>(1 << (i % 8));
+      auto r = codec::decode(t, raft::codec_limits{1 << 20, 1 << 16});
+      if (r && r.value->from == 3 && r.value->to == 2 && !(*r.value == m)) {
+        g[kv::frame_header_bytes + i / 8] ^= static_cast<std::byte>(1 << (i % 8));
+        flipped = true;
+      }
+    }
+    if (flipped) say("a single-bit flip of that AppendEntries still decodes, as another message");
+    else g.back() ^= std::byte{0x01};  // (a codec that detects every flip itself: any flip will do)
+    auto b = frame(kv::encode_handshake("e2e", 3, 2));
+    b.insert(b.end(), g.begin(), g.end());
+    peer_case(cl, "message with a flipped bit", b, "frame checksum mismatch");
+    const auto bad_after = cl.status(2);
+    check(bad_before && bad_after && bad_after->bad_frames == bad_before->bad_frames + 2,
+          "both damaged frames counted in /status bad_frames (" + std::to_string(bad_before ? bad_before->bad_frames : 0) +
+              " -> " + std::to_string(bad_after ? bad_after->bad_frames : 0) + ")");
+    // A node of the previous version (KVRAFT01, frames without a checksum) is told why.
+    std::vector<std::byte> v1 = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{14}};
+    for (char ch : std::string("KVRAFT01\x03" "e2e\x03\x02")) v1.push_back(static_cast<std::byte>(ch));
+    peer_case(cl, "previous protocol version", v1, "previous protocol version (KVRAFT01");
   }
 
   // -------------------------------------------------------------- clients

@@ -68,6 +68,7 @@ struct node_status {
   std::uint64_t snapshot_index = 0;
   std::uint64_t log_entries = 0;  // entries after the snapshot
   std::uint64_t log_bytes = 0;    // bytes in the segment files
+  std::uint64_t bad_frames = 0;   // peer frames dropped for a checksum mismatch
 };
 
 inline std::string json_field(const std::string& json, const std::string& name) {
@@ -124,10 +125,16 @@ class cluster {
   }
 
   void start(std::uint64_t id) {
+    // Appended piece by piece: `"," + std::to_string(...)` trips a false
+    // -Wrestrict in GCC 12 at -O3.
     std::string peers, clients;
     for (std::size_t i = 0; i < n_; ++i) {
-      peers += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(raft_ports_[i]);
-      clients += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(http_ports_[i]);
+      if (i != 0) {
+        peers += ',';
+        clients += ',';
+      }
+      peers.append(std::to_string(i + 1)).append("=127.0.0.1:").append(std::to_string(raft_ports_[i]));
+      clients.append(std::to_string(i + 1)).append("=127.0.0.1:").append(std::to_string(http_ports_[i]));
     }
     std::vector<std::string> args = {server_, "--id", std::to_string(id), "--peers", peers, "--client-addrs", clients,
                                      "--data", dir_ + "/n" + std::to_string(id), "--listen",
@@ -204,6 +211,7 @@ class cluster {
     s.snapshot_index = std::strtoull(json_field(r.resp.body, "snapshot_index").c_str(), nullptr, 10);
     s.log_entries = std::strtoull(json_field(r.resp.body, "log_entries").c_str(), nullptr, 10);
     s.log_bytes = std::strtoull(json_field(r.resp.body, "log_bytes").c_str(), nullptr, 10);
+    s.bad_frames = std::strtoull(json_field(r.resp.body, "bad_frames").c_str(), nullptr, 10);
     return s;
   }
 
