@@ -12,6 +12,12 @@
 //   transport.hpp   default Transport              memory_log.hpp default Log
 //   clock.hpp       default Clock                  random.hpp    default Random
 //   bytes.hpp       shared immutable payload       assert.hpp    RAFT_ASSERT
+//   tracker.hpp     the leader's peers, by node id
+// The node's rules, one file per concern (included by node.hpp):
+//   detail/term_rules.hpp   step() and the §5.1 term rules     detail/validation.hpp   message shape checks
+//   detail/election.hpp     timeouts, campaigns, votes         detail/replication.hpp  leader: send, ack, commit
+//   detail/follower_append.hpp  consistency check, truncation  detail/snapshot_transfer.hpp  compaction, InstallSnapshot
+//   detail/durability.hpp   Log writes, persisted(), held acknowledgements
 #pragma once
 
 #include "assert.hpp"
@@ -27,6 +33,7 @@
 #include "progress.hpp"
 #include "quorum.hpp"
 #include "random.hpp"
+#include "tracker.hpp"
 #include "transport.hpp"
 #include "types.hpp"
 #include "wire.hpp"
