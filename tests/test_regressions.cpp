@@ -387,6 +387,29 @@ TEST_CASE("Compacting past entries an output still holds is refused, or diagnose
   CHECK_THROWS_WITH(out.committed.front(), Catch::Contains("apply out.committed before compacting"));
 }
 
+TEST_CASE("Compacting with the same output after applying its entries is allowed; they leave the view",
+          "[regression][apply][snapshot]") {
+  node n(cfg(1, {1}));
+  out_t out;
+  n.campaign(out);
+  REQUIRE(n.propose(raft::bytes("y"), out).ok());
+  std::vector<std::string> applied;
+  for (const auto& e : out.committed) applied.push_back(e.data.str());  // applied: read to the end
+  REQUIRE(applied.size() == 2);
+  CHECK(n.compact(index_t{2}, raft::bytes("s"), out) == raft::compact_status::ok);
+  CHECK(out.committed.empty());
+  CHECK(n.log().snapshot_index() == index_t{2});
+  // Partly read: refused while an unread entry would be dropped.
+  REQUIRE(n.propose(raft::bytes("z1"), out).ok());
+  REQUIRE(n.propose(raft::bytes("z2"), out).ok());
+  REQUIRE(out.committed.size() == 2);
+  CHECK(out.committed.front().data.str() == "z1");
+  CHECK(n.compact(index_t{4}, raft::bytes("s2"), out) == raft::compact_status::unapplied);
+  CHECK(n.compact(index_t{3}, raft::bytes("s1"), out) == raft::compact_status::ok);
+  REQUIRE(out.committed.size() == 1);
+  CHECK(out.committed.front().data.str() == "z2");
+}
+
 // ------------------------------------------------------------- hostile terms
 
 TEST_CASE("No single message can use up the terms: a term too far ahead is refused", "[regression][bad-input]") {

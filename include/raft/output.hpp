@@ -71,8 +71,11 @@ enum class persist_status : std::uint8_t {
 /// How long the entries stay valid: until the node is destroyed, or until
 /// the Log drops them (node::compact past them, or a snapshot installed from
 /// the leader), whichever comes first. Moving the node does not invalidate
-/// them (the node keeps its Log at a fixed address). Reading an entry the Log
-/// already dropped is caught: RAFT_ASSERT fires with "committed entries read
+/// them (the node keeps its Log at a fixed address). compact() with this
+/// output refuses (compact_status::unapplied) to drop entries of it the caller
+/// has not read yet, and once it compacts past entries that were read, they
+/// leave the view. Reading an entry the Log already dropped (through another
+/// output's view) is caught: RAFT_ASSERT fires with "committed entries read
 /// after the Log dropped them" instead of reading freed memory. So: apply
 /// `committed` before calling compact() past it. An output collects committed
 /// entries of one node only.
@@ -140,6 +143,7 @@ class committed_entries {
   void clear() noexcept {
     count_ = 0;
     log_ = nullptr;
+    read_upto_ = index_t{};
   }
 
  private:
@@ -151,6 +155,7 @@ class committed_entries {
   const entry_type& at_(index_t i) const {
     RAFT_ASSERT(i >= first_of_(log_),
                 "committed entries read after the Log dropped them: apply out.committed before compacting past it");
+    if (i > read_upto_) read_upto_ = i;
     return get_(log_, i);
   }
 
@@ -175,9 +180,12 @@ class committed_entries {
     first_ = first_ + drop;
     count_ -= static_cast<std::size_t>(drop);
   }
-  /// Whether this view still has entries of `log` at or below `i`.
-  [[nodiscard]] bool holds_upto_(const void* log, index_t i) const noexcept {
-    return count_ != 0 && log_ == log && first_ <= i;
+  /// Whether this view holds entries of `log` at or below `i` that the
+  /// caller has not read yet (so has not applied).
+  [[nodiscard]] bool holds_unread_upto_(const void* log, index_t i) const noexcept {
+    if (count_ == 0 || log_ != log) return false;
+    const index_t from = max(first_, read_upto_.next());
+    return from <= min(i, last_index());
   }
 
   const void* log_ = nullptr;
@@ -185,6 +193,7 @@ class committed_entries {
   first_accessor first_of_ = nullptr;
   index_t first_;
   std::size_t count_ = 0;
+  mutable index_t read_upto_;  // highest index the caller has read
 };
 
 /// The messages of an output, in the order they were produced. It reads like
@@ -247,6 +256,12 @@ class message_list {
     v_.clear();
     taken_ = false;
   }
+
+  const_iterator cbegin() const noexcept { return take_().cbegin(); }
+  const_iterator cend() const noexcept { return take_().cend(); }
+  /// Copies (or, from an rvalue, moves) the messages into a vector.
+  operator std::vector<Message>() const& { return take_(); }  // NOLINT: implicit by design
+  operator std::vector<Message>() && { return std::move(take_()); }  // NOLINT: implicit by design
 
   friend bool operator==(const message_list& a, const std::vector<Message>& b) { return a.take_() == b; }
   friend bool operator==(const message_list& a, const message_list& b) { return a.take_() == b.take_(); }

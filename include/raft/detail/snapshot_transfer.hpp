@@ -20,9 +20,11 @@ compact_status node<Tr, Lg, Ck, Rn>::compact(index_t upto, raft::bytes data, out
   begin_(out);
   if (upto > applied_) return compact_status::beyond_applied;
   if (upto <= log_->snapshot_index()) return compact_status::not_newer;
-  // Entries of this output not applied yet would be dropped under the reader.
-  if (out.committed.holds_upto_(log_.get(), upto)) return compact_status::unapplied;
+  // Entries of this output the caller has not read (applied) yet would be
+  // dropped under it.
+  if (out.committed.holds_unread_upto_(log_.get(), upto)) return compact_status::unapplied;
   log_install_snapshot_(raft::snapshot{upto, log_->term_at(upto), std::move(data)}, out);
+  out.committed.drop_through_(upto);  // read already, and gone from the Log now
   return compact_status::ok;
 }
 
