@@ -303,6 +303,32 @@ TEST_CASE("churn on an unreliable network", "[sim][persist][churn]") {
   }
 }
 
+TEST_CASE("A leader whose own disk is slow commits with its followers' durable copies (thesis §10.2.1)",
+          "[sim][persist][async]") {
+  for (auto seed : sim::seeds(5)) {
+    INFO("seed " << seed);
+    sim::options o{.nodes = 3, .seed = seed};
+    o.disk = sim::durability::async;
+    o.max_disk_delay = 3;
+    cluster c(o);
+    REQUIRE(c.one(cmd(0), 3));
+    const node_id l = *c.leader();
+    c.opts().slow_disk_node = l;  // from now on its flushes take 20 ticks
+    c.opts().slow_disk_delay = 200;
+    const auto t0 = c.ticks();
+    const auto r = c.propose_at(l, cmd(1));
+    REQUIRE(r.ok());
+    REQUIRE(c.run_until([&] { return c.node(l).commit_index() >= r.index; }, 10));
+    CHECK(c.ticks() - t0 < 5);
+    // Committed while the leader's own copy is not durable yet.
+    CHECK(c.node(l).durable_index() < c.node(l).commit_index());
+    // The leader crashes before its write lands: the entry survives on the others.
+    c.crash(l);
+    REQUIRE(c.one(cmd(2), 2));
+    CHECK(c.n_committed(cmd(1)).first == 2);
+  }
+}
+
 TEST_CASE("churn with asynchronous durability: a crash loses every write not reported durable",
           "[sim][persist][churn][async]") {
   for (auto seed : sim::seeds(10)) {

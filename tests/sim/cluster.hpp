@@ -140,6 +140,9 @@ struct options {
   std::uint32_t max_disk_delay = 20;
   /// A crash also keeps a random prefix of the operations still in flight.
   bool torn_crashes = false;
+  /// async: this node's flushes take slow_disk_delay units instead (0: none).
+  std::uint64_t slow_disk_node = 0;
+  std::uint32_t slow_disk_delay = 200;
 };
 
 class cluster {
@@ -552,6 +555,7 @@ class cluster {
         // Flushes complete in order: never before the previous one.
         auto& d = disks_[i];
         std::uint64_t at = now_ + 1 + rand(opt_.max_disk_delay);
+        if (i == opt_.slow_disk_node) at = now_ + opt_.slow_disk_delay;
         if (!d.flushes.empty()) at = std::max(at, d.flushes.back().first);
         d.flushes.emplace_back(at, *w);
       }
