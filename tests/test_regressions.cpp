@@ -38,7 +38,7 @@ raft::config<nid> cfg(nid id, std::vector<nid> voters = {1, 2, 3}) {
 }
 
 E ent(std::uint64_t index, std::uint64_t term) {
-  return E{term_t{term}, index_t{index}, raft::entry_kind::command, raft::bytes("e" + std::to_string(index))};
+  return E{term_t{term}, index_t{index}, raft::entry_kind::command, raft::bytes(std::string("e") += std::to_string(index))};
 }
 
 /// Leader 1 of term 1 (3 nodes) that committed 6 entries with node 2, then
@@ -169,7 +169,7 @@ TEST_CASE("Reordered responses never make the leader resend entries that are sti
         }
     };
     // Ten one-entry proposals, each sent on its own (pipelined).
-    for (int k = 0; k < 10; ++k) REQUIRE(c.propose_at(l, "p" + std::to_string(k)).ok());
+    for (int k = 0; k < 10; ++k) REQUIRE(c.propose_at(l, std::string("p") += std::to_string(k)).ok());
     REQUIRE(c.run_until([&] { return c.n_committed("p9").first == 3; }, 40));
     c.run_ticks(12);
     INFO("appends with entries " << appends_with_entries << ", entries sent " << entries_sent << ", commit-only "

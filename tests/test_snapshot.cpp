@@ -25,7 +25,7 @@ msg chunk(term_t term, index_t idx, term_t idx_term, std::uint64_t total, std::u
 
 msg append(term_t term, index_t prev, term_t prev_term, index_t commit, std::vector<std::pair<std::uint64_t, std::uint64_t>> ents) {
   raft::append_request<raft::bytes> a{prev, prev_term, commit, {}};
-  for (auto [i, t] : ents) a.entries.push_back({term_t{t}, index_t{i}, raft::entry_kind::command, raft::bytes("e" + std::to_string(i))});
+  for (auto [i, t] : ents) a.entries.push_back({term_t{t}, index_t{i}, raft::entry_kind::command, raft::bytes(std::string("e") += std::to_string(i))});
   return msg{1, 2, term, std::move(a)};
 }
 
