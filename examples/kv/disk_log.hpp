@@ -40,6 +40,33 @@
 //      active segment (rolling over as needed), then one fdatasync() for all
 //      of them: group commit.
 //
+// Asynchronous flushing. sync() is three calls a caller may also make
+// separately: write_out() does steps 1-4 except the final fdatasync() of
+// step 4 and returns a flush_ticket naming the active segment; flush(ticket)
+// is that fdatasync(), and touches nothing but the ticket, so it may run on a
+// writer thread while the event loop goes on appending and calling
+// write_out() again (every record written before a flush started is covered
+// by it: group commit across calls); mark_durable(ticket) then tells the log.
+// Steps 1-3 and the sealing of a full segment stay synchronous inside
+// write_out(); needs_quiesce() says when the next write_out() does any of
+// 2, 3 or a roll-over, and the caller then lets its running flushes finish
+// first, so nothing is truncated or unlinked under a flush. What stays true:
+//  * the hard state is durable before write_out() writes any entry, so no
+//    entry of a term reaches the disk ahead of that term's hard state;
+//  * a segment is fsynced before the next one is created (whatever flushes
+//    are outstanding): every segment but the last is complete and synced,
+//    and only the last can end in a torn write - records written but not yet
+//    flushed are all in the last segment;
+//  * segment files are shared with the tickets that name them (log_file):
+//    the log closing a segment (snapshot, cut, roll-over) never closes the
+//    descriptor of a flush still running on it;
+//  * what is durable is what a returned flush covered: entries a process
+//    crash cannot lose (they are in the kernel once write_out() returned) but
+//    a machine crash may, and only those after durable_last(). A ticket
+//    overtaken by a truncation counts only up to the cut (mark_durable).
+// The caller keeps the Log contract by reporting a raft::log_write to the node
+// only once the flush of a write_out() made after that write has returned.
+//
 // Recovery (open()). The newest snapshot file is loaded and checked first
 // (header checksum, size, data checksum); older ones and unfinished
 // snap-*.tmp files are removed. Then segments are read in order and every
@@ -49,7 +76,12 @@
 //    header, or than its verified length), a final record whose body checksum
 //    fails, and a region of only zero bytes are a torn write: the file is cut
 //    back to the last good record (and the caller is warned with file, offset
-//    and bytes dropped). Nothing that sync() returned for can be torn.
+//    and bytes dropped). Nothing that sync() or a flush() returned for can
+//    be torn. (A machine crash may write back the unflushed pages of the
+//    last segment in any order; a hole of zeros followed by records - not
+//    only zeros to the end - is then refused as corruption below, as it was
+//    for a multi-page write before asynchronous flushing. Killing the
+//    process never leaves one.)
 //  * Anything else - a bad record with valid records after it, a bad record
 //    in a sealed segment, a bad segment header, an index out of sequence, a
 //    corrupt hardstate file, a corrupt snapshot file - throws kv::log_error
@@ -89,6 +121,7 @@
 #include <deque>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -118,6 +151,43 @@ struct disk_log_options {
   bool fsync = true;
   /// Receives warnings (a torn tail that was truncated, a stale temp file).
   std::function<void(const std::string&)> warn;
+};
+
+/// An open segment file. The log and every flush_ticket naming it share it;
+/// the descriptor is closed when the last of them lets go, so a writer thread's
+/// fdatasync() never finds its descriptor closed (or reused) under it, even
+/// when the log closes the segment meanwhile (a snapshot, a cut, a roll-over).
+class log_file {
+ public:
+  log_file(int fd, std::string path) noexcept : fd_(fd), path_(std::move(path)) {}
+  ~log_file() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  log_file(const log_file&) = delete;
+  log_file& operator=(const log_file&) = delete;
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+/// What disk_log::write_out() left to make durable: one fdatasync() of `file`
+/// (disk_log::flush()), after which disk_log::mark_durable() may be told. It
+/// holds nothing of the log but a reference to that file, so the flush may run
+/// on another thread while the log goes on being used.
+struct flush_ticket {
+  /// The active segment, to fdatasync; null if nothing written is waiting for
+  /// one (or fsync is off).
+  std::shared_ptr<const log_file> file;
+  /// Every entry up to this index is durable once that fdatasync has returned
+  /// (if it started after write_out() returned).
+  std::uint64_t upto = 0;
+  /// The log's count of cuts and of its pwrite()s to segment files when issued:
+  /// mark_durable() recognises a ticket that a later truncation or write overtook.
+  std::uint64_t epoch = 0;
+  std::uint64_t writes = 0;
 };
 
 namespace detail {
@@ -212,9 +282,11 @@ class disk_log {
   void truncate_after(raft::index_t i) {
     RAFT_ASSERT(i.value >= snap_index_ && i <= last_index(), "disk_log::truncate_after: index out of range");
     entries_.resize(static_cast<std::size_t>(i.value - snap_index_));
-    if (i.value < durable_last_) {
-      durable_last_ = i.value;  // entries after it must be cut from disk first
+    durable_last_ = std::min(durable_last_, i.value);
+    if (i.value < written_last_) {
+      written_last_ = i.value;  // entries after it must be cut from disk first
       cut_pending_ = true;
+      note_cut_(i.value);
     }
   }
 
@@ -240,8 +312,8 @@ class disk_log {
     snap_pending_ = true;
     roll_pending_ = true;
     // What the disk must lose once the snapshot file is durable (see "Snapshots").
-    if (keep && durable_last_ >= s) {
-      // The disk agrees with memory up to durable_last_ >= s: the segments
+    if (keep && written_last_ >= s) {
+      // The disk agrees with memory up to written_last_ >= s: the segments
       // holding only entries <= s go, oldest first.
       while (!segs_.empty()) {
         const std::uint64_t seg_last = segs_.size() > 1 ? segs_[1].first - 1 : disk_last_();
@@ -255,6 +327,7 @@ class disk_log {
         ++loc_base_;
       }
       if (locs_.empty()) loc_base_ = std::max(loc_base_, s);
+      durable_last_ = std::max(durable_last_, s);  // covered by the snapshot (durable once snap_pending_ is false)
     } else {
       // Nothing on disk survives (a different history, or only entries the
       // snapshot covers): every segment goes, newest first.
@@ -263,8 +336,10 @@ class disk_log {
       segs_.clear();
       locs_.clear();
       loc_base_ = s;
+      written_last_ = s;
       durable_last_ = s;
       cut_pending_ = false;
+      note_cut_(s);
     }
   }
 
@@ -275,20 +350,111 @@ class disk_log {
     return hs_dirty_ || snap_pending_ || cut_pending_ || durable_last_ < last_index().value;
   }
 
-  /// Makes every write so far durable (see the top of this file). Throws
-  /// log_error on an I/O error, after which the log refuses further use.
+  /// Makes every write so far durable (see the top of this file):
+  /// write_out(), flush() and mark_durable() in one call. Throws log_error on
+  /// an I/O error, after which the log refuses further use.
   void sync() {
+    const flush_ticket t = write_out();
+    if (t.file != nullptr) {
+      try {
+        flush(t);
+      } catch (...) {
+        broken_ = true;
+        throw;
+      }
+      ++syncs_;
+    }
+    mark_durable(t);
+  }
+
+  /// The first half of sync(): writes every change to the files, in the
+  /// order the top of this file gives - hard state, snapshot and truncation
+  /// durable before it returns (each fsynced on the spot), then the new
+  /// entries pwrite()n to the active segment (a segment sealed on the way is
+  /// fsynced first) - except the final fdatasync of the active segment. The
+  /// returned ticket names it. Until flush(ticket) has returned, the entries
+  /// it covers may be lost to a machine crash (never to a process crash: they
+  /// are in the kernel). Throws log_error like sync().
+  ///
+  /// A caller that flushes on another thread may call write_out() again
+  /// while earlier flushes run, as long as needs_quiesce() is false; otherwise
+  /// it lets them finish first.
+  [[nodiscard]] flush_ticket write_out() {
     if (broken_) throw log_error("disk_log: an earlier I/O error made the log unusable");
-    if (!dirty()) return;
     try {
       if (hs_dirty_) write_hard_state_();
       if (snap_pending_) write_snapshot_();
       if (cut_pending_) cut_();
-      if (durable_last_ < last_index().value) write_entries_();
+      if (written_last_ < last_index().value) write_entries_();
     } catch (...) {
       broken_ = true;
       throw;
     }
+    return flush_ticket{opt_.fsync && active_dirty_ ? active_ : nullptr, written_last_, epoch_, writes_};
+  }
+
+  /// True if the next write_out() would touch segment files beyond appending
+  /// to the active one: write a snapshot (and unlink the segments it covers),
+  /// cut the log (ftruncate, unlink), or seal the active segment and start
+  /// another. Those run with no flush of an earlier ticket in progress: the
+  /// caller waits for its flushes to return first. (Writing the hard state
+  /// needs no such wait: its file is separate, and write_out() makes it
+  /// durable before it writes any entry, so a term's entries never reach the
+  /// disk ahead of that term's hard state.)
+  [[nodiscard]] bool needs_quiesce() const noexcept {
+    if (snap_pending_ || cut_pending_) return true;
+    if (written_last_ >= last_index().value) return false;
+    if (segs_.empty() || roll_pending_) return true;
+    std::uint64_t bytes = segs_.back().size;
+    for (std::uint64_t i = written_last_ + 1; i <= last_index().value && bytes <= opt_.segment_bytes; ++i)
+      bytes += record_header_bytes + entry_body_fixed + entry_at(raft::index_t{i}).data.size();
+    return bytes > opt_.segment_bytes;
+  }
+
+  /// The second half: one fdatasync() of the ticket's file (nothing if it
+  /// names none). Touches nothing but the ticket, so a writer thread may call
+  /// it while the log is used on another. Throws log_error; after a failure
+  /// nothing written since the last successful flush may be trusted: stop
+  /// using the log (as after a failed sync()).
+  static void flush(const flush_ticket& t) {
+    if (t.file == nullptr) return;
+    if (::fdatasync(t.file->fd()) != 0) io_fail("fsync failed for", t.file->path(), errno);
+  }
+
+  /// Records that flush(t) returned, for a ticket of this log's write_out().
+  /// Tickets may be reported late, out of order or not at all (a later one
+  /// covers the earlier ones): a report never lowers what is known durable,
+  /// and one overtaken by a truncation counts only up to the cut.
+  void mark_durable(const flush_ticket& t) {
+    std::uint64_t upto = t.upto;
+    if (t.epoch != epoch_) {
+      const std::uint64_t since = epoch_ - t.epoch;  // cuts made after the ticket was issued
+      if (t.epoch > epoch_ || since > cuts_.size()) return;  // not ours, or too old to tell: proves nothing
+      for (std::size_t k = cuts_.size() - static_cast<std::size_t>(since); k < cuts_.size(); ++k) upto = std::min(upto, cuts_[k]);
+    }
+    upto = std::min(upto, written_last_);
+    durable_last_ = std::max(durable_last_, upto);
+    if (t.file != nullptr && t.file == active_ && t.writes == writes_) active_dirty_ = false;
+  }
+
+  /// Entries up to here are durable (or covered by the snapshot) and agree
+  /// with memory; written_last() the same for written to the files.
+  [[nodiscard]] raft::index_t durable_last() const noexcept { return raft::index_t{durable_last_}; }
+  [[nodiscard]] raft::index_t written_last() const noexcept { return raft::index_t{written_last_}; }
+
+  /// Test hook (kv-server --debug, SIGUSR1): cuts from the active segment
+  /// every record not known durable - what a power failure at this instant may
+  /// take - and returns how many entries that dropped. Sealed segments, the
+  /// hard state and the snapshot are durable by construction. The log must
+  /// not be used afterwards: the process is to exit, as if the machine died.
+  std::uint64_t drop_unsynced_tail() {
+    const std::uint64_t keep = std::max(durable_last_, loc_base_);
+    if (active_ == nullptr || segs_.empty() || keep >= disk_last_()) return 0;
+    const location at = locs_[static_cast<std::size_t>(keep - loc_base_)];
+    if (at.seg_first != segs_.back().first) return 0;  // only the active segment holds unsynced records
+    if (::ftruncate(active_->fd(), static_cast<off_t>(at.offset)) != 0) io_fail("cannot truncate", segs_.back().path, errno);
+    broken_ = true;
+    return disk_last_() - keep;
   }
 
   // ------------------------------------------------------------ statistics
@@ -340,7 +506,9 @@ class disk_log {
     std::swap(opt_, o.opt_);
     std::swap(lock_fd_, o.lock_fd_);
     std::swap(dir_fd_, o.dir_fd_);
-    std::swap(active_fd_, o.active_fd_);
+    std::swap(active_, o.active_);
+    std::swap(active_dirty_, o.active_dirty_);
+    std::swap(writes_, o.writes_);
     std::swap(hs_, o.hs_);
     std::swap(hs_dirty_, o.hs_dirty_);
     std::swap(snap_index_, o.snap_index_);
@@ -356,6 +524,9 @@ class disk_log {
     std::swap(doomed_, o.doomed_);
     std::swap(obsolete_, o.obsolete_);
     std::swap(durable_last_, o.durable_last_);
+    std::swap(written_last_, o.written_last_);
+    std::swap(epoch_, o.epoch_);
+    std::swap(cuts_, o.cuts_);
     std::swap(cut_pending_, o.cut_pending_);
     std::swap(broken_, o.broken_);
     std::swap(syncs_, o.syncs_);
@@ -367,9 +538,18 @@ class disk_log {
     std::swap(term_at_snap_, o.term_at_snap_);
   }
 
+  /// Drops the log's reference to the active segment (the descriptor closes
+  /// once no flush_ticket holds it either).
   void close_active_() noexcept {
-    if (active_fd_ >= 0) ::close(active_fd_);
-    active_fd_ = -1;
+    active_.reset();
+    active_dirty_ = false;  // whatever is unsynced in it: a sealed segment was synced, a doomed one does not matter
+  }
+  /// The log was cut at `at` (memory no longer agrees with the files after
+  /// it): tickets issued before count only up to there.
+  void note_cut_(std::uint64_t at) {
+    ++epoch_;
+    cuts_.push_back(at);
+    if (cuts_.size() > 64) cuts_.pop_front();
   }
   void close_all_() noexcept {
     close_active_();
@@ -378,7 +558,7 @@ class disk_log {
     dir_fd_ = lock_fd_ = -1;
   }
 
-  /// Last index whose record is on disk (durable_last_ or, while a cut is
+  /// Last index whose record is on disk (written_last_ or, while a cut is
   /// pending, more).
   [[nodiscard]] std::uint64_t disk_last_() const noexcept { return loc_base_ + locs_.size(); }
 
@@ -658,7 +838,7 @@ class disk_log {
         locs_.clear();
       }
     }
-    durable_last_ = last_index().value;
+    durable_last_ = written_last_ = last_index().value;
     if (!segs_.empty()) open_active_();
   }
 
@@ -753,8 +933,19 @@ class disk_log {
 
   void open_active_() {
     close_active_();
-    active_fd_ = ::open(segs_.back().path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (active_fd_ < 0) io_fail("cannot open", segs_.back().path, errno);
+    const int fd = ::open(segs_.back().path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) io_fail("cannot open", segs_.back().path, errno);
+    active_ = std::make_shared<const log_file>(fd, segs_.back().path);
+  }
+  [[nodiscard]] int active_fd_() const noexcept { return active_->fd(); }
+
+  /// Before the active segment stops being the last one: every record in it
+  /// is made durable (only the last segment may end in a torn write), so
+  /// every entry written so far is.
+  void seal_active_() {
+    if (active_ != nullptr && active_dirty_) fsync_fd_(active_fd_(), segs_.back().path, true);
+    active_dirty_ = false;
+    durable_last_ = std::max(durable_last_, disk_last_());
   }
 
   /// Creates segment `<first>.seg` (temp file, fsync, rename, dir fsync) and
@@ -793,9 +984,9 @@ class disk_log {
     ++snapshots_written_;
   }
 
-  /// Cuts the disk back to entries up to durable_last_.
+  /// Cuts the disk back to entries up to written_last_.
   void cut_() {
-    const std::uint64_t keep = durable_last_;
+    const std::uint64_t keep = written_last_;
     if (keep < disk_last_()) {
       const location at = locs_[static_cast<std::size_t>(keep - loc_base_)];  // where entry keep+1 starts
       close_active_();
@@ -805,25 +996,28 @@ class disk_log {
       }
       RAFT_ASSERT(!segs_.empty(), "disk_log: the segment of a record to cut is gone");
       open_active_();
-      if (::ftruncate(active_fd_, static_cast<off_t>(at.offset)) != 0) io_fail("cannot truncate", segs_.back().path, errno);
+      if (::ftruncate(active_fd_(), static_cast<off_t>(at.offset)) != 0) io_fail("cannot truncate", segs_.back().path, errno);
       segs_.back().size = at.offset;
-      fsync_fd_(active_fd_, segs_.back().path, false);
+      fsync_fd_(active_fd_(), segs_.back().path, false);
       fsync_dir_();
       locs_.resize(static_cast<std::size_t>(keep - loc_base_));
+      // Earlier segments are sealed (synced), and this one was just synced whole.
+      durable_last_ = keep;
     }
     cut_pending_ = false;
   }
 
   void write_entries_() {
     if (segs_.empty() || (roll_pending_ && segs_.back().size > segment_header_bytes)) {
-      // The first entry after a snapshot starts a segment (the active one is
-      // synced already), so that the next snapshot can unlink this one whole.
-      new_segment_(durable_last_ + 1);
+      // The first entry after a snapshot starts a segment, so that the next
+      // snapshot can unlink this one whole.
+      if (!segs_.empty()) seal_active_();
+      new_segment_(written_last_ + 1);
     }
     roll_pending_ = false;
     buf_.clear();
     std::uint64_t buf_start = segs_.back().size;
-    for (std::uint64_t i = durable_last_ + 1; i <= last_index().value; ++i) {
+    for (std::uint64_t i = written_last_ + 1; i <= last_index().value; ++i) {
       const entry_type& e = entries_[static_cast<std::size_t>(i - snap_index_ - 1)];
       const std::size_t len = entry_body_fixed + e.data.size();
       if (len > max_record_bytes) throw log_error("disk_log: entry " + std::to_string(i) + " is too large");
@@ -832,7 +1026,7 @@ class disk_log {
       if (s.size > segment_header_bytes && s.size + rec > opt_.segment_bytes) {
         // Seal the active segment (its records are synced), start the next.
         flush_buf_(buf_start);
-        fsync_fd_(active_fd_, s.path, true);
+        seal_active_();
         new_segment_(i);
         buf_start = segs_.back().size;
       }
@@ -853,13 +1047,14 @@ class disk_log {
       segs_.back().size += rec;
     }
     flush_buf_(buf_start);
-    fsync_fd_(active_fd_, segs_.back().path, true);
-    durable_last_ = last_index().value;
+    written_last_ = last_index().value;
   }
 
   void flush_buf_(std::uint64_t at) {
     if (buf_.empty()) return;
-    pwrite_all_(active_fd_, buf_.data(), buf_.size(), at, segs_.back().path);
+    active_dirty_ = true;
+    ++writes_;
+    pwrite_all_(active_fd_(), buf_.data(), buf_.size(), at, segs_.back().path);
     buf_.clear();
   }
 
@@ -867,7 +1062,9 @@ class disk_log {
   disk_log_options opt_;
   int lock_fd_ = -1;
   int dir_fd_ = -1;
-  int active_fd_ = -1;
+  std::shared_ptr<const log_file> active_;  // the last segment, open for writing
+  bool active_dirty_ = false;               // records were written to it since it was last known synced
+  std::uint64_t writes_ = 0;                // pwrite()s of records so far (see flush_ticket)
   hard_state_type hs_{};
   bool hs_dirty_ = false;
   // The snapshot (in memory; on disk once snap_pending_ is false).
@@ -883,7 +1080,10 @@ class disk_log {
   std::vector<segment> segs_;
   std::vector<std::string> doomed_;    // segment files to unlink once the pending snapshot is durable
   std::vector<std::string> obsolete_;  // open(): files to remove once everything checked out
-  std::uint64_t durable_last_ = 0;     // entries up to here are on disk (and in memory), or covered by the snapshot
+  std::uint64_t written_last_ = 0;     // entries up to here are in the files (and in memory), or covered by the snapshot
+  std::uint64_t durable_last_ = 0;     // the same, durable (fsynced); <= written_last_
+  std::uint64_t epoch_ = 0;            // cuts so far: truncations below written_last_, whole-log drops
+  std::deque<std::uint64_t> cuts_;     // the index each of the latest cuts kept up to (at most 64)
   bool cut_pending_ = false;
   bool broken_ = false;
   std::uint64_t syncs_ = 0;
