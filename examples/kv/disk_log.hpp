@@ -82,6 +82,11 @@
 //    only zeros to the end - is then refused as corruption below, as it was
 //    for a multi-page write before asynchronous flushing. Killing the
 //    process never leaves one.)
+//  * Everything open() keeps counts as durable from then on (the node is
+//    built from it), so open() ends by fsyncing the last segment and the
+//    directory: a process that died between a write and its fsync - after
+//    write_out(), or after a rename before the directory fsync - may have
+//    left records or a name only in the kernel.
 //  * Anything else - a bad record with valid records after it, a bad record
 //    in a sealed segment, a bad segment header, an index out of sequence, a
 //    corrupt hardstate file, a corrupt snapshot file - throws kv::log_error
@@ -237,6 +242,13 @@ class disk_log {
     l.load_snapshot_();
     l.load_segments_();
     l.remove_obsolete_files_();
+    // What an earlier process wrote may still be only in the kernel (it died
+    // between a write and its fsync: after write_out(), or after a rename
+    // before the directory fsync). The node counts everything the log holds
+    // at start as durable, so make it so: the last segment (every earlier one
+    // was synced before the next was created) and the directory.
+    if (l.active_ != nullptr) l.fsync_fd_(l.active_fd_(), l.segs_.back().path, false);
+    l.fsync_dir_();
     return l;
   }
 

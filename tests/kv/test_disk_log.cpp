@@ -2,6 +2,7 @@
 // truncation, and recovery from deliberately damaged files.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -924,4 +925,221 @@ TEST_CASE("disk_log: a raft::node compacts, restarts from snapshot and tail, and
     CHECK(out.committed[i].data == raft::bytes("late" + std::to_string(i)));
   }
   CHECK(out.committed.back().term == term_t{2});
+}
+
+// ------------------------------------------------ write_out / flush / mark_durable
+
+TEST_CASE("disk_log: write_out without a flush - a process crash keeps the entries, a power failure may take only those after the last mark",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  fill(d.path, 5);
+  {
+    auto l = disk_log::open(d.path);
+    for (std::uint64_t i = 6; i <= 10; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t1 = l.write_out();
+    REQUIRE(t1.file != nullptr);
+    CHECK(t1.upto == 10);
+    CHECK(l.written_last() == index_t{10});
+    CHECK(l.durable_last() == index_t{5});
+    CHECK(l.dirty());  // written, not yet durable
+    disk_log::flush(t1);
+    l.mark_durable(t1);
+    CHECK(l.durable_last() == index_t{10});
+    CHECK_FALSE(l.dirty());
+    for (std::uint64_t i = 11; i <= 15; ++i) l.append(make_entry(i));
+    (void)l.write_out();
+    CHECK(l.durable_last() == index_t{10});
+    // destroyed without the flush: the process died; its writes are in the kernel
+  }
+  {
+    auto l = disk_log::open(d.path);
+    check_entries(l, 15);
+    CHECK(l.durable_last() == index_t{15});  // open() made them durable
+    CHECK(l.drop_unsynced_tail() == 0);      // so a power failure now takes nothing
+  }
+  {
+    auto l = disk_log::open(d.path);
+    for (std::uint64_t i = 16; i <= 20; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t = l.write_out();
+    for (std::uint64_t i = 21; i <= 25; ++i) l.append(make_entry(i));
+    (void)l.write_out();
+    disk_log::flush(t);  // covers 16..20 (and, in truth, 21..25: but nobody said so)
+    l.mark_durable(t);
+    CHECK(l.durable_last() == index_t{20});
+    CHECK(l.drop_unsynced_tail() == 5);  // a power failure: what was not reported durable may go
+  }
+  auto l = disk_log::open(d.path);
+  check_entries(l, 20);
+}
+
+TEST_CASE("disk_log: mark_durable - late, repeated and out-of-order reports never lower what is durable",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);
+  for (std::uint64_t i = 1; i <= 10; ++i) l.append(make_entry(i));
+  const kv::flush_ticket t1 = l.write_out();
+  for (std::uint64_t i = 11; i <= 20; ++i) l.append(make_entry(i));
+  const kv::flush_ticket t2 = l.write_out();
+  REQUIRE(t1.file != nullptr);
+  CHECK(t2.file == t1.file);  // the same active segment
+  disk_log::flush(t2);
+  l.mark_durable(t2);
+  CHECK(l.durable_last() == index_t{20});
+  CHECK_FALSE(l.dirty());
+  l.mark_durable(t1);  // late
+  l.mark_durable(t2);  // repeated
+  CHECK(l.durable_last() == index_t{20});
+  // Nothing written since: nothing to flush.
+  const kv::flush_ticket t3 = l.write_out();
+  CHECK(t3.file == nullptr);
+  CHECK(t3.upto == 20);
+  // The hard state is durable when write_out() returns: still nothing to flush.
+  l.save_hard_state({term_t{3}, 1});
+  CHECK(l.dirty());
+  const kv::flush_ticket t4 = l.write_out();
+  CHECK(t4.file == nullptr);
+  CHECK_FALSE(l.dirty());
+  // A flush that started after t1's writes but before later ones: marking t1
+  // must not mark the later entries (they may not be in that flush).
+  for (std::uint64_t i = 21; i <= 25; ++i) l.append(make_entry(i));
+  const kv::flush_ticket t5 = l.write_out();
+  l.mark_durable(t1);
+  CHECK(l.durable_last() == index_t{20});
+  CHECK(l.dirty());
+  disk_log::flush(t5);
+  l.mark_durable(t5);
+  CHECK(l.durable_last() == index_t{25});
+  CHECK_FALSE(l.dirty());
+}
+
+TEST_CASE("disk_log: a ticket overtaken by a truncation counts only up to the cut", "[kv][disk_log][async]") {
+  temp_dir d;
+  SECTION("reported before the cut is written") {
+    auto l = disk_log::open(d.path);
+    for (std::uint64_t i = 1; i <= 20; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t1 = l.write_out();  // its flush is still running
+    l.truncate_after(index_t{12});
+    CHECK(l.needs_quiesce());  // the cut must not run under that flush
+    disk_log::flush(t1);
+    l.mark_durable(t1);
+    CHECK(l.durable_last() == index_t{12});  // 13..20 are gone from memory
+    for (std::uint64_t i = 13; i <= 16; ++i) l.append(make_entry(i, 2));
+    const kv::flush_ticket t2 = l.write_out();  // the cut (ftruncate, fsync), then 13..16 of term 2
+    CHECK(l.durable_last() == index_t{12});
+    disk_log::flush(t2);
+    l.mark_durable(t2);
+    CHECK(l.durable_last() == index_t{16});
+    CHECK_FALSE(l.dirty());
+  }
+  SECTION("reported after the new entries were written") {
+    {
+      auto l = disk_log::open(d.path);
+      for (std::uint64_t i = 1; i <= 20; ++i) l.append(make_entry(i));
+      const kv::flush_ticket t1 = l.write_out();
+      l.truncate_after(index_t{12});
+      for (std::uint64_t i = 13; i <= 16; ++i) l.append(make_entry(i, 2));
+      (void)l.write_out();
+      disk_log::flush(t1);
+      l.mark_durable(t1);  // a late report of the old ticket: says nothing about 13..16 of term 2
+      CHECK(l.durable_last() == index_t{12});
+      CHECK(l.dirty());
+      CHECK(l.drop_unsynced_tail() == 4);
+    }
+    auto l = disk_log::open(d.path);
+    check_entries(l, 12);
+  }
+}
+
+TEST_CASE("disk_log: needs_quiesce names the writes that touch files beyond appending", "[kv][disk_log][async]") {
+  temp_dir d;
+  warnings w;
+  auto l = disk_log::open(d.path, w.opts(1024));
+  CHECK_FALSE(l.needs_quiesce());  // nothing to write
+  l.append(make_entry(1));
+  CHECK(l.needs_quiesce());  // the first segment is created
+  l.sync();
+  l.append(make_entry(2));
+  CHECK_FALSE(l.needs_quiesce());
+  l.save_hard_state({term_t{2}, 1});
+  CHECK_FALSE(l.needs_quiesce());  // its own file, written before any entry
+  l.sync();
+  l.truncate_after(index_t{1});
+  CHECK(l.needs_quiesce());
+  l.sync();
+  CHECK_FALSE(l.needs_quiesce());
+  // Entries that would overflow the active segment: a roll-over.
+  std::uint64_t i = 2;
+  while (!l.needs_quiesce() && i < 1000) l.append(make_entry(i++));
+  REQUIRE(i < 1000);
+  const std::size_t segments = l.segment_count();
+  l.sync();
+  CHECK(l.segment_count() == segments + 1);
+  l.append(make_entry(i));
+  CHECK_FALSE(l.needs_quiesce());
+  l.sync();
+  l.install_snapshot(snap_at(i - 3, 1));
+  CHECK(l.needs_quiesce());
+  l.sync();
+  CHECK_FALSE(l.needs_quiesce());
+  l.append(make_entry(i + 1));
+  CHECK(l.needs_quiesce());  // the first entry after a snapshot starts a segment
+  l.sync();
+  CHECK_FALSE(l.needs_quiesce());
+}
+
+TEST_CASE("disk_log: a segment is made durable before the next one starts, whatever flushes are outstanding",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  std::uint64_t last_first = 0;
+  {
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}});
+    for (std::uint64_t i = 1; i <= 200; ++i) {
+      l.append(make_entry(i));
+      if (i % 5 == 0) (void)l.write_out();  // and never flushed by the caller
+    }
+    REQUIRE(l.segment_count() > 5);
+    last_first = seg_first(fs::path(l.segment_path(l.segment_count() - 1)).filename().string());
+    CHECK(l.durable_last().value >= last_first - 1);  // sealed ones are durable
+    l.drop_unsynced_tail();  // a power failure: only the last segment loses records
+  }
+  auto l = disk_log::open(d.path);  // no "damaged sealed segment": they are complete
+  REQUIRE(l.last_index().value >= last_first - 1);
+  for (std::uint64_t i = 1; i <= l.last_index().value; ++i) CHECK(l.entry_at(index_t{i}) == make_entry(i));
+}
+
+TEST_CASE("disk_log: a ticket keeps its segment open after the log closed it", "[kv][disk_log][async]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);
+  for (std::uint64_t i = 1; i <= 10; ++i) l.append(make_entry(i));
+  kv::flush_ticket t = l.write_out();
+  REQUIRE(t.file != nullptr);
+  const int fd = t.file->fd();
+  l.install_snapshot(snap_at(10, 1));  // covers the only segment: the log closes it
+  l.sync();                            // and unlinks it
+  CHECK(files_ending(d.path, ".seg").empty());
+  CHECK(::fcntl(fd, F_GETFD) != -1);  // the ticket still holds it: a flush never finds it closed
+  CHECK_NOTHROW(disk_log::flush(t));
+  l.mark_durable(t);
+  CHECK(l.durable_last() == index_t{10});
+  t = {};
+  CHECK(::fcntl(fd, F_GETFD) == -1);  // the last holder let go
+}
+
+TEST_CASE("disk_log: the hard state of a new term is durable before any entry of that term is written",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  fill(d.path, 5);
+  {
+    auto l = disk_log::open(d.path);
+    l.save_hard_state({term_t{2}, 1});
+    for (std::uint64_t i = 6; i <= 10; ++i) l.append(make_entry(i, 2));
+    (void)l.write_out();
+    CHECK(l.drop_unsynced_tail() == 5);  // a power failure before the flush
+  }
+  auto l = disk_log::open(d.path);
+  CHECK(l.hard_state().term == term_t{2});
+  check_entries(l, 5);
+  // The node accepts it (it refuses a log whose entries are newer than its hard state).
+  raft::config<std::uint64_t> cfg{.id = 1, .voters = {1, 2, 3}, .election_ticks = 10, .heartbeat_ticks = 1};
+  CHECK_NOTHROW(raft::node<raft::default_transport, disk_log>(cfg, std::move(l)));
 }
