@@ -48,15 +48,22 @@
 // write_out() again (every record written before a flush started is covered
 // by it: group commit across calls); mark_durable(ticket) then tells the log.
 // Steps 1-3 and the sealing of a full segment stay synchronous inside
-// write_out(); needs_quiesce() says when the next write_out() does any of
-// 2, 3 or a roll-over, and the caller then lets its running flushes finish
-// first, so nothing is truncated or unlinked under a flush. What stays true:
+// write_out(), except that removing the files a snapshot made obsolete is
+// left to the ticket (flush_ticket::unlink: unlinking a segment can take
+// milliseconds; a writer thread does it after its fdatasync, and open()
+// removes what a crash left). needs_quiesce() says when the next write_out()
+// cuts the log; the caller then lets its running flushes finish first, so no
+// file is truncated under a flush. What stays true:
 //  * the hard state is durable before write_out() writes any entry, so no
 //    entry of a term reaches the disk ahead of that term's hard state;
 //  * a segment is fsynced before the next one is created (whatever flushes
 //    are outstanding): every segment but the last is complete and synced,
 //    and only the last can end in a torn write - records written but not yet
 //    flushed are all in the last segment;
+//  * a snapshot file is durable before any segment it covers is removed, and
+//    a file left for later removal never has a name the log may create
+//    again (segments starting after the snapshot's index are removed at
+//    once, before the next segment is created);
 //  * segment files are shared with the tickets that name them (log_file):
 //    the log closing a segment (snapshot, cut, roll-over) never closes the
 //    descriptor of a flush still running on it;
@@ -193,6 +200,11 @@ struct flush_ticket {
   /// mark_durable() recognises a ticket that a later truncation or write overtook.
   std::uint64_t epoch = 0;
   std::uint64_t writes = 0;
+  /// Files to remove after the flush (segments and a snapshot file made
+  /// obsolete by a snapshot that is durable already). Never names a file the
+  /// log may create again, so removing them late is harmless; a crash before
+  /// they go leaves them to open(), which removes them.
+  std::vector<std::string> unlink;
 };
 
 namespace detail {
@@ -367,14 +379,15 @@ class disk_log {
   /// an I/O error, after which the log refuses further use.
   void sync() {
     const flush_ticket t = write_out();
-    if (t.file != nullptr) {
-      try {
+    try {
+      if (t.file != nullptr) {
         flush(t);
-      } catch (...) {
-        broken_ = true;
-        throw;
+        ++syncs_;
       }
-      ++syncs_;
+      remove_obsolete(t);
+    } catch (...) {
+      broken_ = true;
+      throw;
     }
     mark_durable(t);
   }
@@ -402,26 +415,22 @@ class disk_log {
       broken_ = true;
       throw;
     }
-    return flush_ticket{opt_.fsync && active_dirty_ ? active_ : nullptr, written_last_, epoch_, writes_};
+    return flush_ticket{opt_.fsync && active_dirty_ ? active_ : nullptr, written_last_, epoch_, writes_,
+                        std::exchange(obsolete_later_, {})};
   }
 
-  /// True if the next write_out() would touch segment files beyond appending
-  /// to the active one: write a snapshot (and unlink the segments it covers),
-  /// cut the log (ftruncate, unlink), or seal the active segment and start
-  /// another. Those run with no flush of an earlier ticket in progress: the
-  /// caller waits for its flushes to return first. (Writing the hard state
-  /// needs no such wait: its file is separate, and write_out() makes it
-  /// durable before it writes any entry, so a term's entries never reach the
-  /// disk ahead of that term's hard state.)
-  [[nodiscard]] bool needs_quiesce() const noexcept {
-    if (snap_pending_ || cut_pending_) return true;
-    if (written_last_ >= last_index().value) return false;
-    if (segs_.empty() || roll_pending_) return true;
-    std::uint64_t bytes = segs_.back().size;
-    for (std::uint64_t i = written_last_ + 1; i <= last_index().value && bytes <= opt_.segment_bytes; ++i)
-      bytes += record_header_bytes + entry_body_fixed + entry_at(raft::index_t{i}).data.size();
-    return bytes > opt_.segment_bytes;
-  }
+  /// True if the next write_out() cuts the log (ftruncate, unlink): the
+  /// caller lets its running flushes finish first, so that no file is
+  /// truncated under an fdatasync of it. The other writes need no wait, as
+  /// write_out() orders them itself: the hard state has its own file and is
+  /// durable before any entry is written (no entry of a term reaches the disk
+  /// ahead of that term's hard state); a snapshot file is durable before any
+  /// segment it covers is removed, and removing or closing a file a flush is
+  /// syncing does not disturb that flush (its ticket holds the descriptor);
+  /// sealing a full segment fdatasyncs it in write_out() itself before the
+  /// next one is created. A flush overtaken by any of these counts only for
+  /// what the log still holds (mark_durable).
+  [[nodiscard]] bool needs_quiesce() const noexcept { return cut_pending_; }
 
   /// The second half: one fdatasync() of the ticket's file (nothing if it
   /// names none). Touches nothing but the ticket, so a writer thread may call
@@ -431,6 +440,12 @@ class disk_log {
   static void flush(const flush_ticket& t) {
     if (t.file == nullptr) return;
     if (::fdatasync(t.file->fd()) != 0) io_fail("fsync failed for", t.file->path(), errno);
+  }
+  /// Removes the files the ticket lists (after its flush, or any time: they
+  /// are obsolete already). Like flush(), touches nothing but the ticket.
+  static void remove_obsolete(const flush_ticket& t) {
+    for (const std::string& f : t.unlink)
+      if (::unlink(f.c_str()) != 0 && errno != ENOENT) io_fail("cannot remove", f, errno);
   }
 
   /// Records that flush(t) returned, for a ticket of this log's write_out().
@@ -535,6 +550,7 @@ class disk_log {
     std::swap(segs_, o.segs_);
     std::swap(doomed_, o.doomed_);
     std::swap(obsolete_, o.obsolete_);
+    std::swap(obsolete_later_, o.obsolete_later_);
     std::swap(durable_last_, o.durable_last_);
     std::swap(written_last_, o.written_last_);
     std::swap(epoch_, o.epoch_);
@@ -568,6 +584,12 @@ class disk_log {
     if (dir_fd_ >= 0) ::close(dir_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
     dir_fd_ = lock_fd_ = -1;
+  }
+
+  /// The first index a segment file's path names.
+  [[nodiscard]] static std::uint64_t segment_first_of_(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    return std::stoull(path.substr(slash == std::string::npos ? 0 : slash + 1, 20));
   }
 
   /// Last index whose record is on disk (written_last_ or, while a cut is
@@ -987,11 +1009,28 @@ class disk_log {
     write_atomically_(name, {piece{h, sizeof h},
                              piece{reinterpret_cast<const unsigned char*>(snap_data_.data()), snap_data_.size()}});
     // The snapshot is durable: what it covers may go (in the order install_snapshot chose).
-    for (const std::string& f : doomed_) unlink_(f);
+    // Removing a file can take milliseconds (freeing its blocks), so the
+    // segments that hold only entries up to the snapshot's index, and the
+    // previous snapshot file, are left to the flush of write_out()'s ticket
+    // (flush_ticket::unlink; a writer thread removes them after its
+    // fdatasync): no later segment can have their names, as new ones start
+    // after the snapshot's index. A segment starting after it (a contradicting
+    // log dropped whole) could be created again under its name: it goes now.
+    // Either way newest-first order is kept when the whole log goes, as
+    // segments starting after the index are the newest.
+    bool removed = false;
+    for (const std::string& f : doomed_) {
+      if (segment_first_of_(f) > snap_index_) {
+        unlink_(f);
+        removed = true;
+      } else {
+        obsolete_later_.push_back(f);
+      }
+    }
     doomed_.clear();
-    if (!snap_file_.empty() && snap_file_ != name) unlink_(path_(snap_file_));
+    if (!snap_file_.empty() && snap_file_ != name) obsolete_later_.push_back(path_(snap_file_));
     snap_file_ = name;
-    fsync_dir_();
+    if (removed) fsync_dir_();
     snap_pending_ = false;
     ++snapshots_written_;
   }
@@ -1092,6 +1131,7 @@ class disk_log {
   std::vector<segment> segs_;
   std::vector<std::string> doomed_;    // segment files to unlink once the pending snapshot is durable
   std::vector<std::string> obsolete_;  // open(): files to remove once everything checked out
+  std::vector<std::string> obsolete_later_;  // for the next ticket to remove (see write_snapshot_)
   std::uint64_t written_last_ = 0;     // entries up to here are in the files (and in memory), or covered by the snapshot
   std::uint64_t durable_last_ = 0;     // the same, durable (fsynced); <= written_last_
   std::uint64_t epoch_ = 0;            // cuts so far: truncations below written_last_, whole-log drops

@@ -7,7 +7,8 @@
 // The writer thread runs disk_log::flush(ticket) (one fdatasync) and then
 // makes event_fd() readable; the loop, polling it, calls take_done(), marks
 // the log durable up to the ticket (disk_log::mark_durable) and reports the
-// tag to the node (node::persisted).
+// tag to the node (node::persisted). After signalling, the writer removes the
+// files the ticket lists as obsolete (disk_log::remove_obsolete).
 //
 // Group commit. One job is flushed at a time. Jobs submitted meanwhile are
 // merged into one: the newest ticket and tag stand for all of them, because
@@ -36,6 +37,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -86,8 +88,10 @@ class flusher {
       if (pending_) {
         jobs += pending_->jobs;
         // The newer ticket covers the older one; keep the file to sync if
-        // only the older one names it.
+        // only the older one names it, and the files to remove of both.
         if (t.file == nullptr) t.file = std::move(pending_->ticket.file);
+        t.unlink.insert(t.unlink.begin(), std::make_move_iterator(pending_->ticket.unlink.begin()),
+                        std::make_move_iterator(pending_->ticket.unlink.end()));
       }
       pending_ = completion{std::move(t), std::move(tag), jobs};
       ++submitted_;
@@ -151,14 +155,28 @@ class flusher {
       } catch (const log_error& e) {
         error = e.what();
       }
+      // Obsolete files go after the completion is signalled: removing one can
+      // take milliseconds, and nothing waits for it but wait_idle().
+      flush_ticket cleanup;
+      cleanup.unlink = std::move(job.ticket.unlink);
       lk.lock();
-      running_ = false;
       if (job.ticket.file != nullptr) ++flushes_;
       if (!error.empty() && error_.empty()) error_ = std::move(error);
       if (done_) job.jobs += done_->jobs;
       done_ = std::move(job);
       const std::uint64_t one = 1;
       [[maybe_unused]] const auto w = ::write(efd_, &one, sizeof one);
+      if (!cleanup.unlink.empty()) {
+        lk.unlock();
+        try {
+          disk_log::remove_obsolete(cleanup);
+        } catch (const log_error& e) {
+          error = e.what();
+        }
+        lk.lock();
+        if (!error.empty() && error_.empty()) error_ = std::move(error);
+      }
+      running_ = false;
       idle_cv_.notify_all();
     }
   }

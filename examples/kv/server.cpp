@@ -22,9 +22,12 @@
 //      durability - async: disk_log::write_out() pwrite()s every entry of the
 //      iteration to the active segment and the ticket goes to the writer
 //      (merged with any waiting for the one running: group commit across
-//      iterations); the loop does not wait. The rare writes - a snapshot, a
-//      log truncation, a segment roll-over - first wait for the writer to be
-//      idle, then happen in the loop (hard state: see disk_log.hpp);
+//      iterations); the loop does not wait. The rare writes - hard state, a
+//      snapshot file, a segment roll-over, a log truncation - happen in the
+//      loop, inside write_out(); a truncation first waits for the writer to
+//      be idle (disk_log.hpp, "Asynchronous flushing", says why the others
+//      need not); the files a snapshot made obsolete are removed by the
+//      writer after its fdatasync;
 //      sync: one disk_log::sync() (one fdatasync for every entry and vote of
 //      the iteration) and the report, before anything else;
 //      then queue every message to its peer (a leader's AppendEntries leave
@@ -492,18 +495,19 @@ class server {
         continue;
       }
       if (log.needs_quiesce() && !writer_->idle()) {
-        // A snapshot, a truncation or a segment roll-over: nothing may be
-        // cut, unlinked or sealed under a running flush. Wait for the writer,
-        // report what it finished, and look again (reporting may write).
+        // A truncation of the log: no file is cut under a running flush.
+        // Wait for the writer, report what it finished, and look again
+        // (reporting may write).
         if (auto d = writer_->wait_idle()) on_flushed_(*d);
         ++quiesces_;
         continue;
       }
       kv::flush_ticket t = log.write_out();
       submitted_seq_ = w.seq;
-      if (t.file == nullptr && writer_->idle()) {
+      if (t.file == nullptr && t.unlink.empty() && writer_->idle()) {
         // Nothing left to fdatasync (only the hard state, which write_out()
-        // made durable itself, or fsync is off) and no flush ahead of it.
+        // made durable itself, or fsync is off), no file to remove, and no
+        // flush ahead of it.
         log.mark_durable(t);
         report_(w);
         continue;
@@ -1278,7 +1282,7 @@ class server {
   node_t node_;
   std::unique_ptr<writer_t> writer_;  // async durability: the writer thread (null: sync)
   std::uint64_t submitted_seq_ = 0;   // the newest Log write written out (async) or synced (sync)
-  std::uint64_t quiesces_ = 0;        // times the loop waited for the writer before a snapshot, cut or roll-over
+  std::uint64_t quiesces_ = 0;        // times the loop waited for the writer before cutting the log
   node_t::output_type out_;
   kv::store store_;
   int raft_listen_ = -1;

@@ -1050,41 +1050,78 @@ TEST_CASE("disk_log: a ticket overtaken by a truncation counts only up to the cu
   }
 }
 
-TEST_CASE("disk_log: needs_quiesce names the writes that touch files beyond appending", "[kv][disk_log][async]") {
+TEST_CASE("disk_log: only a cut waits for running flushes; a roll-over and a snapshot order themselves",
+          "[kv][disk_log][async]") {
   temp_dir d;
-  warnings w;
-  auto l = disk_log::open(d.path, w.opts(1024));
-  CHECK_FALSE(l.needs_quiesce());  // nothing to write
-  l.append(make_entry(1));
-  CHECK(l.needs_quiesce());  // the first segment is created
-  l.sync();
-  l.append(make_entry(2));
-  CHECK_FALSE(l.needs_quiesce());
-  l.save_hard_state({term_t{2}, 1});
-  CHECK_FALSE(l.needs_quiesce());  // its own file, written before any entry
-  l.sync();
-  l.truncate_after(index_t{1});
-  CHECK(l.needs_quiesce());
-  l.sync();
-  CHECK_FALSE(l.needs_quiesce());
-  // Entries that would overflow the active segment: a roll-over.
-  std::uint64_t i = 2;
-  while (!l.needs_quiesce() && i < 1000) l.append(make_entry(i++));
-  REQUIRE(i < 1000);
-  const std::size_t segments = l.segment_count();
-  l.sync();
-  CHECK(l.segment_count() == segments + 1);
-  l.append(make_entry(i));
-  CHECK_FALSE(l.needs_quiesce());
-  l.sync();
-  l.install_snapshot(snap_at(i - 3, 1));
-  CHECK(l.needs_quiesce());
-  l.sync();
-  CHECK_FALSE(l.needs_quiesce());
-  l.append(make_entry(i + 1));
-  CHECK(l.needs_quiesce());  // the first entry after a snapshot starts a segment
-  l.sync();
-  CHECK_FALSE(l.needs_quiesce());
+  {
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}});
+    CHECK_FALSE(l.needs_quiesce());
+    std::uint64_t i = 1;
+    for (; i <= 10; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t0 = l.write_out();  // outstanding from here on
+    REQUIRE(t0.file != nullptr);
+    // Enough for several roll-overs: each seals (fdatasyncs) the full segment itself.
+    for (; i <= 80; ++i) l.append(make_entry(i));
+    CHECK_FALSE(l.needs_quiesce());
+    const kv::flush_ticket t1 = l.write_out();
+    REQUIRE(l.segment_count() > 2);
+    const std::uint64_t last_first = seg_first(fs::path(l.segment_path(l.segment_count() - 1)).filename().string());
+    CHECK(l.durable_last().value == last_first - 1);  // the sealed ones are durable
+    CHECK(t1.file != t0.file);
+    // A snapshot over the first segments: written and durable in write_out(),
+    // the covered segments left to the ticket.
+    l.install_snapshot(snap_at(40, 1));
+    CHECK_FALSE(l.needs_quiesce());
+    l.save_hard_state({term_t{2}, 1});
+    CHECK_FALSE(l.needs_quiesce());
+    const std::size_t segs_before = files_ending(d.path, ".seg").size();
+    kv::flush_ticket t2 = l.write_out();
+    CHECK(snapshot_files(d.path).size() == 1);
+    CHECK_FALSE(t2.unlink.empty());
+    CHECK(files_ending(d.path, ".seg").size() == segs_before);  // still there
+    CHECK_NOTHROW(disk_log::flush(t0));                         // an old flush still works
+    l.mark_durable(t0);
+    disk_log::flush(t2);
+    disk_log::remove_obsolete(t2);
+    l.mark_durable(t2);
+    CHECK(files_ending(d.path, ".seg").size() == segs_before - t2.unlink.size());
+    CHECK(l.durable_last() == index_t{80});
+    // A cut does wait.
+    l.truncate_after(index_t{70});
+    CHECK(l.needs_quiesce());
+    l.sync();
+    CHECK_FALSE(l.needs_quiesce());
+  }
+  auto l = disk_log::open(d.path);
+  CHECK(l.snapshot_index() == index_t{40});
+  check_range(l, 41, 70);
+}
+
+TEST_CASE("disk_log: a contradicting log dropped whole - segments after the snapshot's index go at once, the rest later",
+          "[kv][disk_log][async][snapshot]") {
+  temp_dir d;
+  fill(d.path, 100, 1024);
+  const auto segs = files_ending(d.path, ".seg");
+  REQUIRE(segs.size() >= 3);
+  const std::uint64_t f = seg_first(segs[1]);  // a segment starting at f: the snapshot ends at f - 1
+  {
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}});
+    l.install_snapshot(snap_at(f - 1, 2));  // term 2: the log holds term 1 there, so it all goes
+    const kv::flush_ticket t = l.write_out();
+    // Segments starting after f - 1 were removed at once: one of them has the
+    // name the next segment takes.
+    const auto left = files_ending(d.path, ".seg");
+    REQUIRE(left.size() == 1);
+    CHECK(seg_first(left[0]) < f);
+    CHECK(t.unlink.size() == 1);
+    l.append(make_entry(f, 2));
+    l.sync();  // creates segment f again
+    disk_log::remove_obsolete(t);  // late: must not touch the new segment f
+    CHECK(files_ending(d.path, ".seg") == std::vector<std::string>{disk_log::segment_name(f)});
+  }
+  auto l = disk_log::open(d.path);
+  CHECK(l.snapshot_index() == index_t{f - 1});
+  check_range(l, f, f, 2);
 }
 
 TEST_CASE("disk_log: a segment is made durable before the next one starts, whatever flushes are outstanding",

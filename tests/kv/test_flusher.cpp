@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -123,10 +124,40 @@ TEST_CASE("flusher: its eventfd says when a completion waits", "[kv][flusher]") 
   CHECK(f.flushes() == 1);
 }
 
+TEST_CASE("flusher: obsolete files are removed after the flush, those of merged jobs too", "[kv][flusher]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);  // creates the directory
+  std::vector<std::string> files;
+  for (int k = 0; k < 3; ++k) {
+    files.push_back(d.path + "/obsolete-" + std::to_string(k));
+    std::FILE* f = std::fopen(files.back().c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+  }
+  gate g;
+  kv::flusher<int> f([&] { g.pass(); });
+  l.append(entry_at(1));
+  f.submit(l.write_out(), 1);
+  g.wait_for(1);
+  kv::flush_ticket a = l.write_out(), b = l.write_out();
+  a.unlink = {files[0], files[1]};
+  b.unlink = {files[2]};
+  f.submit(std::move(a), 2);  // a and b wait behind job 1: merged
+  f.submit(std::move(b), 3);
+  for (const auto& p : files) CHECK(fs::exists(p));
+  g.release();
+  auto c = f.wait_idle();  // idle: the files are gone too
+  REQUIRE(c);
+  CHECK(c->tag == 3);
+  for (const auto& p : files) CHECK_FALSE(fs::exists(p));
+}
+
 TEST_CASE("flusher: a failed fdatasync is reported, and nothing after it counts", "[kv][flusher]") {
   kv::flusher<int> f;
   // A descriptor that fdatasync() refuses (EBADF), standing in for a failing disk.
-  kv::flush_ticket bad{std::make_shared<const kv::log_file>(-1, "/nonexistent/segment"), 1, 0, 0};
+  kv::flush_ticket bad;
+  bad.file = std::make_shared<const kv::log_file>(-1, "/nonexistent/segment");
+  bad.upto = 1;
   f.submit(bad, 1);
   CHECK_THROWS_WITH(f.wait_idle(), Catch::Contains("fsync failed for /nonexistent/segment"));
   f.submit(kv::flush_ticket{}, 2);  // a later job succeeds, but the failure sticks
