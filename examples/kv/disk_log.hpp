@@ -14,6 +14,11 @@
 // Snapshot file: header := "KVSNAP01" index:u64 term:u64 size:u64 crc32c(data):u32
 //                          crc32c(previous 36 bytes):u32                       (40 bytes)
 //                data   := the application's snapshot bytes [size]
+// After the last record a segment may hold zeros: space written ahead
+// (preallocation; disk_log_options::preallocate_bytes), in chunks that grow
+// with the segment from 4 KiB up to 1 MiB. Records are later written over
+// them, so fdatasync() has data to flush but no file size or block map to
+// commit (on ext4: no journal commit; about 150 us instead of 230 us here).
 // All integers little-endian. Records never span segments; a segment is
 // created (temp file, fsync, rename, directory fsync) when the active one
 // would exceed `segment_bytes`, after the active one was synced. So every
@@ -79,11 +84,15 @@
 // snap-*.tmp files are removed. Then segments are read in order and every
 // record checked; records at or below the snapshot's index are checked but
 // not kept, and segments that hold nothing after it are removed.
+//  * In any segment, zeros from a record boundary to the end of the file are
+//    space written ahead (or never written): the segment ends there, and they
+//    stay (nothing to warn about, nothing to cut).
 //  * In the last segment, a record that is cut short (fewer bytes than its
-//    header, or than its verified length), a final record whose body checksum
-//    fails, and a region of only zero bytes are a torn write: the file is cut
-//    back to the last good record (and the caller is warned with file, offset
-//    and bytes dropped). Nothing that sync() or a flush() returned for can
+//    header, or than its verified length), and a final record whose header
+//    or body checksum fails with nothing but zeros after it (a write cut
+//    short in preallocated space) are a torn write: the file is cut back to
+//    the last good record (and the caller is warned with file, offset and
+//    bytes dropped). Nothing that sync() or a flush() returned for can
 //    be torn. (A machine crash may write back the unflushed pages of the
 //    last segment in any order; a hole of zeros followed by records - not
 //    only zeros to the end - is then refused as corruption below, as it was
@@ -163,6 +172,11 @@ struct disk_log_options {
   bool fsync = true;
   /// Receives warnings (a torn tail that was truncated, a stale temp file).
   std::function<void(const std::string&)> warn;
+  /// Zero-fill the active segment ahead of the records, in chunks that grow
+  /// with the segment from 4 KiB up to this (0: never). Overwriting space
+  /// that is already written leaves the file's size and block map alone, so
+  /// fdatasync() has only the data to flush - no filesystem journal commit.
+  std::uint64_t preallocate_bytes = std::uint64_t{1} << 20;
 };
 
 /// An open segment file. The log and every flush_ticket naming it share it;
@@ -490,10 +504,11 @@ class disk_log {
   [[nodiscard]] std::uint64_t bytes_written() const noexcept { return bytes_written_; }
   [[nodiscard]] std::uint64_t snapshots_written() const noexcept { return snapshots_written_; }
   [[nodiscard]] std::size_t segment_count() const noexcept { return segs_.size(); }
-  /// Bytes in the segment files (headers included), as of the last sync().
+  /// Bytes in the segment files (headers and preallocated zeros included),
+  /// as of the last write_out().
   [[nodiscard]] std::uint64_t segment_bytes() const noexcept {
     std::uint64_t n = 0;
-    for (const auto& s : segs_) n += s.size;
+    for (const auto& s : segs_) n += std::max(s.size, s.alloc);
     return n;
   }
   [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
@@ -519,7 +534,8 @@ class disk_log {
   struct segment {
     std::uint64_t first = 1;  // index of its first record
     std::string path;
-    std::uint64_t size = 0;  // bytes, header included
+    std::uint64_t size = 0;   // bytes of header and records (where the next record goes)
+    std::uint64_t alloc = 0;  // bytes in the file: size, plus zeros written ahead (preallocation)
   };
   struct location {
     std::uint64_t seg_first = 0;  // the segment holding the record, by its first index
@@ -887,10 +903,16 @@ class disk_log {
     if (detail::get_u64(d.data() + 8) != s.first) corrupt(s.path, 8, "segment header disagrees with the file name");
     std::uint64_t off = segment_header_bytes;
     std::optional<std::string> torn;  // why the tail is torn, if it is
+    // Only zeros from `from` to the end of the file.
+    auto zeros_from = [&](std::uint64_t from) {
+      return std::all_of(d.data() + std::min(from, n), d.data() + n, [](unsigned char c) { return c == 0; });
+    };
     while (off < n) {
       const unsigned char* p = d.data() + off;
       const std::uint64_t left = n - off;
-      auto zeros_to_end = [&] { return std::all_of(p, d.data() + n, [](unsigned char c) { return c == 0; }); };
+      // Zeros from a record boundary to the end: space written ahead
+      // (preallocation), or never written to. The segment ends here.
+      if (zeros_from(off)) break;
       if (left < record_header_bytes) {
         if (last) { torn = "incomplete record header"; break; }
         corrupt(s.path, off, "incomplete record header in a sealed segment");
@@ -898,7 +920,9 @@ class disk_log {
       const std::uint32_t len = detail::get_u32(p);
       const std::uint32_t body_crc = detail::get_u32(p + 4);
       if (detail::get_u32(p + 8) != crc32c(p, 8)) {
-        if (last && zeros_to_end()) { torn = "zero-filled tail"; break; }
+        // Part of a header, then only zeros: a record whose write was cut
+        // short in preallocated space.
+        if (last && zeros_from(off + record_header_bytes)) { torn = "record header cut short"; break; }
         corrupt(s.path, off, "record header checksum mismatch");
       }
       if (len < entry_body_fixed || len > max_record_bytes) corrupt(s.path, off, "impossible record length " + std::to_string(len));
@@ -908,7 +932,8 @@ class disk_log {
       }
       const unsigned char* body = p + record_header_bytes;
       if (crc32c(body, len) != body_crc) {
-        if (last && off + record_header_bytes + len == n) { torn = "final record's checksum fails"; break; }
+        // The last record, or followed by nothing but zeros (preallocated space).
+        if (last && zeros_from(off + record_header_bytes + len)) { torn = "final record's checksum fails"; break; }
         corrupt(s.path, off, "record body checksum mismatch");
       }
       if (body[0] != 1) corrupt(s.path, off, "unknown record type " + std::to_string(body[0]));
@@ -951,6 +976,7 @@ class disk_log {
       ::close(fd);
     }
     s.size = off;
+    s.alloc = torn ? off : n;
   }
 
   /// After a successful open: removes older snapshot files and segments that
@@ -990,7 +1016,7 @@ class disk_log {
     detail::put_u64(h + 8, first);
     detail::put_u32(h + 16, crc32c(h, 16));
     write_atomically_(segment_name(first), h, sizeof h);
-    segs_.push_back(segment{first, path_(segment_name(first)), segment_header_bytes});
+    segs_.push_back(segment{first, path_(segment_name(first)), segment_header_bytes, segment_header_bytes});
     open_active_();
   }
 
@@ -1048,7 +1074,7 @@ class disk_log {
       RAFT_ASSERT(!segs_.empty(), "disk_log: the segment of a record to cut is gone");
       open_active_();
       if (::ftruncate(active_fd_(), static_cast<off_t>(at.offset)) != 0) io_fail("cannot truncate", segs_.back().path, errno);
-      segs_.back().size = at.offset;
+      segs_.back().size = segs_.back().alloc = at.offset;
       fsync_fd_(active_fd_(), segs_.back().path, false);
       fsync_dir_();
       locs_.resize(static_cast<std::size_t>(keep - loc_base_));
@@ -1099,6 +1125,33 @@ class disk_log {
     }
     flush_buf_(buf_start);
     written_last_ = last_index().value;
+    preallocate_();
+  }
+
+  /// Keeps zeros written ahead of the next record in the active segment
+  /// (disk_log_options::preallocate_bytes): when less than a quarter of a
+  /// chunk is left, another chunk - as large as the segment so far, from
+  /// 4 KiB up to preallocate_bytes - is written after the records. Its zeros
+  /// (and the new file size) become durable with the next flush; the records
+  /// written over them afterwards change neither. Recovery reads zeros from
+  /// a record boundary on as the end of the segment.
+  void preallocate_() {
+    if (opt_.preallocate_bytes == 0 || segs_.empty() || active_ == nullptr) return;
+    segment& s = segs_.back();
+    s.alloc = std::max(s.alloc, s.size);
+    const std::uint64_t chunk = std::min(opt_.preallocate_bytes, std::max<std::uint64_t>(4096, s.size));
+    if (s.alloc - s.size >= chunk / 4) return;
+    std::uint64_t end = std::min((s.size + chunk + 4095) / 4096 * 4096, std::max(opt_.segment_bytes, s.size));
+    if (end <= s.alloc) return;
+    static const unsigned char zeros[65536] = {};
+    active_dirty_ = true;
+    ++writes_;
+    for (std::uint64_t at = s.alloc; at < end;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof zeros, end - at));
+      pwrite_all_(active_fd_(), zeros, n, at, s.path);
+      at += n;
+    }
+    s.alloc = end;
   }
 
   void flush_buf_(std::uint64_t at) {

@@ -104,6 +104,7 @@ struct options {
   std::uint32_t max_frame = std::uint32_t{16} << 20;
   int request_timeout_ms = 5000;
   std::uint64_t segment_bytes = std::uint64_t{64} << 20;
+  std::uint64_t preallocate_bytes = std::uint64_t{1} << 20;
   std::uint64_t snapshot_every = 10000;
   bool fsync = true;
   bool async_durability = true;  // --durability async|sync
@@ -160,6 +161,8 @@ constexpr const char* build_flavour() {
                "  --max-frame N           largest peer frame in bytes (default 16777216)\n"
                "  --request-timeout-ms N  answer 504 after this long without a commit (default 5000)\n"
                "  --segment-bytes N       log segment size (default 67108864)\n"
+               "  --preallocate-bytes N   zero-fill the log segment ahead of its records, up to N bytes at a time\n"
+               "                          (default 1048576; 0: never): fdatasync then has no file size to commit\n"
                "  --snapshot-every N      snapshot the store and compact the log every N applied entries\n"
                "                          (default 10000; 0: never)\n"
                "  --durability MODE       async (default): a writer thread fdatasyncs while the loop goes on\n"
@@ -213,6 +216,7 @@ options parse_args(int argc, char** argv) {
     else if (a == "--max-frame") o.max_frame = static_cast<std::uint32_t>(num(val(), "--max-frame"));
     else if (a == "--request-timeout-ms") o.request_timeout_ms = static_cast<int>(num(val(), "--request-timeout-ms"));
     else if (a == "--segment-bytes") o.segment_bytes = num(val(), "--segment-bytes");
+    else if (a == "--preallocate-bytes") o.preallocate_bytes = num(val(), "--preallocate-bytes");
     else if (a == "--snapshot-every") o.snapshot_every = num(val(), "--snapshot-every");
     else if (a == "--no-fsync") o.fsync = false;
     else if (a == "--durability") {
@@ -1326,6 +1330,7 @@ int main(int argc, char** argv) {
   try {
     kv::disk_log_options lo;
     lo.segment_bytes = opt.segment_bytes;
+    lo.preallocate_bytes = opt.preallocate_bytes;
     lo.fsync = opt.fsync;
     lo.warn = [](const std::string& s) { logf("WARN", "%s", s.c_str()); };
     auto log = kv::disk_log::open(opt.data, std::move(lo));

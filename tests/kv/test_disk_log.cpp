@@ -69,10 +69,12 @@ struct warnings {
   }
 };
 
-/// Writes entries 1..n (term 1) and syncs.
+/// Writes entries 1..n (term 1) and syncs; without preallocation, so that a
+/// segment file ends at its last record (the damage tests edit the bytes).
 void fill(const std::string& dir, std::uint64_t n, std::uint64_t segment_bytes = std::uint64_t{64} << 20) {
   kv::disk_log_options o;
   o.segment_bytes = segment_bytes;
+  o.preallocate_bytes = 0;
   auto l = disk_log::open(dir, o);
   for (std::uint64_t i = l.last_index().value + 1; i <= n; ++i) l.append(make_entry(i));
   l.sync();
@@ -205,7 +207,7 @@ TEST_CASE("disk_log: segments roll over and reload", "[kv][disk_log]") {
 TEST_CASE("disk_log: truncate_after cuts the disk, also across segments", "[kv][disk_log]") {
   temp_dir d;
   fill(d.path, 200, 1024);
-  const kv::disk_log_options small{1024, true, {}};
+  const kv::disk_log_options small{1024, true, {}, std::uint64_t{1} << 20};
   {
     auto l = disk_log::open(d.path, small);
     const std::size_t segs_before = l.segment_count();
@@ -262,18 +264,18 @@ TEST_CASE("disk_log: a torn last record is truncated on restart", "[kv][disk_log
     l.sync();
   }
   check_entries(disk_log::open(d.path), n);
-  CHECK(slurp(seg0(d.path)) == full);
+  // The same records again (then the zeros written ahead of the next ones).
+  auto after = slurp(seg0(d.path));
+  CHECK(std::all_of(after.begin() + static_cast<std::ptrdiff_t>(std::min(after.size(), full.size())), after.end(),
+                    [](unsigned char c) { return c == 0; }));
+  after.resize(full.size());
+  CHECK(after == full);
 }
 
 TEST_CASE("disk_log: garbage after the last record is a torn write", "[kv][disk_log][damaged]") {
   temp_dir d;
   fill(d.path, 10);
   const auto good = slurp(seg0(d.path));
-  SECTION("zero-filled tail (file grew, data never written)") {
-    auto f = good;
-    f.resize(f.size() + 4096, 0);
-    spit(seg0(d.path), f);
-  }
   SECTION("a few bytes of a header") {
     auto f = good;
     for (unsigned char c : {0x17, 0x00, 0x00, 0x00, 0xde}) f.push_back(c);
@@ -294,6 +296,19 @@ TEST_CASE("disk_log: garbage after the last record is a torn write", "[kv][disk_
     f.back() ^= 0x01;
     spit(seg0(d.path), f);
   }
+  SECTION("a final record cut short in preallocated space: part of it, then zeros") {
+    auto f = good;
+    f.resize(record_offset(10) + 20);  // its header and 8 bytes of its body
+    f.resize(good.size() + 4096, 0);
+    spit(seg0(d.path), f);
+  }
+  SECTION("part of a header in preallocated space, then zeros") {
+    auto f = good;
+    f.resize(f.size() + 4096, 0);
+    f[good.size()] = 0x17;
+    f[good.size() + 1] = 0x2a;
+    spit(seg0(d.path), f);
+  }
   warnings w;
   auto l = disk_log::open(d.path, w.opts());
   REQUIRE(w.seen.size() == 1);
@@ -305,6 +320,54 @@ TEST_CASE("disk_log: garbage after the last record is a torn write", "[kv][disk_
     check_entries(l, 9);
     CHECK(fs::file_size(seg0(d.path)) == record_offset(10));
   }
+}
+
+TEST_CASE("disk_log: zeros after the last record are preallocated space: kept, no warning", "[kv][disk_log]") {
+  temp_dir d;
+  fill(d.path, 10);
+  auto f = slurp(seg0(d.path));
+  const std::size_t records_end = f.size();
+  f.resize(records_end + 4096, 0);  // also what a file that grew but whose data never got written looks like
+  spit(seg0(d.path), f);
+  {
+    warnings w;
+    auto l = disk_log::open(d.path, w.opts());
+    CHECK(w.seen.empty());
+    check_entries(l, 10);
+    CHECK(fs::file_size(seg0(d.path)) == records_end + 4096);
+    l.append(make_entry(11));  // written over the zeros
+    l.sync();
+  }
+  check_entries(disk_log::open(d.path), 11);
+}
+
+TEST_CASE("disk_log: the active segment is zero-filled ahead of its records, sealed ones keep their zeros",
+          "[kv][disk_log]") {
+  temp_dir d;
+  kv::disk_log_options o;
+  o.segment_bytes = 64 * 1024;
+  o.preallocate_bytes = 16 * 1024;
+  std::uint64_t n = 0;
+  {
+    auto l = disk_log::open(d.path, o);
+    for (n = 1; l.segment_count() < 3; ++n) {
+      l.append(make_entry(n));
+      if (n % 7 == 0) l.sync();
+    }
+    l.sync();
+    --n;
+    const auto size = fs::file_size(l.segment_path(2));
+    CHECK(size > l.segment_bytes() - fs::file_size(l.segment_path(0)) - fs::file_size(l.segment_path(1)) - 1);
+    CHECK(size % 4096 == 0);  // zeros up to a 4 KiB boundary past the records
+    CHECK(fs::file_size(l.segment_path(0)) <= o.segment_bytes);
+    // A record boundary followed by zeros in a sealed segment is its end, too.
+    const auto seg1 = slurp(l.segment_path(1));
+    CHECK(seg1.back() == 0);
+  }
+  warnings w;
+  auto l = disk_log::open(d.path, w.opts(64 * 1024));
+  CHECK(w.seen.empty());
+  check_entries(l, n);
 }
 
 TEST_CASE("disk_log: corruption before the tail refuses to start, naming file and offset", "[kv][disk_log][damaged]") {
@@ -519,7 +582,7 @@ std::vector<std::pair<std::string, std::vector<unsigned char>>> save_segments(co
 TEST_CASE("disk_log: install_snapshot keeps the suffix when the entry at its index has its term", "[kv][disk_log][snapshot]") {
   temp_dir d;
   fill(d.path, 300, 1024);
-  const kv::disk_log_options small{1024, true, {}};
+  const kv::disk_log_options small{1024, true, {}, std::uint64_t{1} << 20};
   const auto segs_before = files_ending(d.path, ".seg");
   REQUIRE(segs_before.size() > 5);
   {
@@ -701,8 +764,9 @@ TEST_CASE("disk_log: repeated compaction keeps the segment files bounded", "[kv]
   }
   l.sync();
   INFO("largest total of segment files: " << most << " bytes, " << most_files << " files");
-  // 3000 entries take about 140 KB; two snapshot intervals take about 12 KB.
-  CHECK(most < 16 * 1024);
+  // 3000 entries take about 140 KB; two snapshot intervals take about 12 KB
+  // (with the zeros written ahead in each segment, at most 16 KiB).
+  CHECK(most <= 16 * 1024);
   CHECK(most_files <= 3);
   CHECK(snapshot_files(d.path).size() == 1);
   CHECK(l.segment_bytes() ==
@@ -1054,7 +1118,7 @@ TEST_CASE("disk_log: only a cut waits for running flushes; a roll-over and a sna
           "[kv][disk_log][async]") {
   temp_dir d;
   {
-    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}});
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}, std::uint64_t{1} << 20});
     CHECK_FALSE(l.needs_quiesce());
     std::uint64_t i = 1;
     for (; i <= 10; ++i) l.append(make_entry(i));
@@ -1105,7 +1169,7 @@ TEST_CASE("disk_log: a contradicting log dropped whole - segments after the snap
   REQUIRE(segs.size() >= 3);
   const std::uint64_t f = seg_first(segs[1]);  // a segment starting at f: the snapshot ends at f - 1
   {
-    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}});
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}, std::uint64_t{1} << 20});
     l.install_snapshot(snap_at(f - 1, 2));  // term 2: the log holds term 1 there, so it all goes
     const kv::flush_ticket t = l.write_out();
     // Segments starting after f - 1 were removed at once: one of them has the
@@ -1129,7 +1193,7 @@ TEST_CASE("disk_log: a segment is made durable before the next one starts, whate
   temp_dir d;
   std::uint64_t last_first = 0;
   {
-    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}});
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}, std::uint64_t{1} << 20});
     for (std::uint64_t i = 1; i <= 200; ++i) {
       l.append(make_entry(i));
       if (i % 5 == 0) (void)l.write_out();  // and never flushed by the caller
