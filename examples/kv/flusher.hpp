@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -99,6 +100,10 @@ class flusher {
     work_cv_.notify_one();
   }
 
+  /// True if a completion (or a failure) waits to be taken: a cheap check
+  /// without a system call, for a loop that looks between polls.
+  [[nodiscard]] bool done_waiting() const noexcept { return done_waiting_.load(std::memory_order_acquire); }
+
   /// The newest completion not yet taken, if any; does not block. Throws
   /// log_error if a flush failed (then nothing after the last successful one
   /// may be trusted, and the log must not be used again).
@@ -136,6 +141,7 @@ class flusher {
  private:
   std::optional<completion> take_locked_() {
     if (!error_.empty()) throw log_error(error_);
+    done_waiting_.store(false, std::memory_order_relaxed);
     return std::exchange(done_, std::nullopt);
   }
 
@@ -164,6 +170,7 @@ class flusher {
       if (!error.empty() && error_.empty()) error_ = std::move(error);
       if (done_) job.jobs += done_->jobs;
       done_ = std::move(job);
+      done_waiting_.store(true, std::memory_order_release);
       const std::uint64_t one = 1;
       [[maybe_unused]] const auto w = ::write(efd_, &one, sizeof one);
       if (!cleanup.unlink.empty()) {
@@ -191,6 +198,7 @@ class flusher {
   bool running_ = false;
   bool stop_ = false;
   std::string error_;  // the first flush failure; sticky
+  std::atomic<bool> done_waiting_{false};  // done_ is set or error_ is (written under m_)
   std::uint64_t flushes_ = 0;
   std::uint64_t submitted_ = 0;
   std::thread thread_;  // last: starts once everything above is built

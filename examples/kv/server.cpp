@@ -447,6 +447,12 @@ class server {
       if (it != clients_.end()) on_client_(*it->second, pfds_[k].revents);
     }
     propose_queued_();
+    // A flush that finished while this iteration ran (its eventfd is only
+    // seen at the next poll): report it now, so that a leader whose own copy
+    // is the second durable one commits in this iteration.
+    if (writer_ && writer_->done_waiting()) {
+      if (auto d = writer_->take_done()) on_flushed_(*d);
+    }
     process_output_();
     expire_pending_();
     connect_due_peers_();
