@@ -552,9 +552,19 @@ class server {
     // 1. Durability: sync and report (sync), or write and hand the flush to
     //    the writer (async).
     persist_();
-    // 2. Messages.
-    for (auto& m : out_.messages) queue_message_(m);
-    for (auto& p : peers_out_) flush_peer_(*p);
+    // 2. Messages. A leader's output whose messages carry no entries (commit
+    //    notices, heartbeats) is sent after the clients are answered below:
+    //    at one client that takes two sends off every write's path. Entries
+    //    and everything a follower sends (acknowledgements) leave at once.
+    bool carries_entries = false;
+    for (auto& m : out_.messages) {
+      queue_message_(m);
+      if (const auto* a = std::get_if<raft::append_request<raft::bytes>>(&m.body)) carries_entries |= !a->entries.empty();
+      else carries_entries |= std::holds_alternative<raft::install_snapshot>(m.body);
+    }
+    const bool peers_last = !carries_entries && node_.is_leader();
+    if (!peers_last)
+      for (auto& p : peers_out_) flush_peer_(*p);
     // 3. Restore the state machine from a snapshot (received from the leader,
     //    or the local one after a restart), 4. then apply, answer waiting clients.
     if (out_.snapshot) restore_(*out_.snapshot);
@@ -567,6 +577,8 @@ class server {
     }
     out_.clear();
     for (auto& [id, c] : clients_) flush_client_(*c);
+    if (peers_last)
+      for (auto& p : peers_out_) flush_peer_(*p);
   }
 
   /// Replaces the store with a snapshot's state (output step 3).
