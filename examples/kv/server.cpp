@@ -3,24 +3,44 @@
 //   kv-server --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
 //             --data /tmp/kv1 --listen 127.0.0.1:8001
 //             [--client-addrs 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003]
+//             [--durability async|sync]
 //
-// One thread, one poll() loop. Each iteration:
-//   1. poll for socket readiness, at most until the next tick is due;
-//   2. read every ready peer connection and step() each decoded message;
+// One event-loop thread, one poll() loop; with --durability async (the
+// default) a second thread, the writer, does the fdatasync()s (flusher.hpp).
+// Each iteration:
+//   1. poll for socket readiness and the writer's completions, at most until
+//      the next tick is due;
+//   2. if the writer finished a flush: mark the log durable up to it and
+//      report it to the node (node.persisted()), which releases the
+//      acknowledgements and votes that waited for it and lets a leader count
+//      its own copy toward commit;
+//      read every ready peer connection and step() each decoded message;
 //      run the ticks that CLOCK_MONOTONIC says are due; read every ready
 //      client connection and collect its commands;
 //   3. propose all collected commands in one propose_batch();
-//   4. carry out the output of all those calls together: one sync() of the
-//      disk log if any of them set `persist` (group commit: one fdatasync for
-//      every entry and vote of the iteration), then queue every message to
-//      its peer, then restore the state machine if the output carries a
-//      snapshot, then apply the committed entries and answer the clients
-//      waiting on them (matched by index and term), then log role changes;
-//      then, if --snapshot-every entries were applied since the last
-//      snapshot, serialize the store, node.compact() and sync again;
+//   4. carry out the output of all those calls together:
+//      durability - async: disk_log::write_out() pwrite()s every entry of the
+//      iteration to the active segment and the ticket goes to the writer
+//      (merged with any waiting for the one running: group commit across
+//      iterations); the loop does not wait. The rare writes - hard state, a
+//      snapshot file, a segment roll-over, a log truncation - happen in the
+//      loop, inside write_out(); a truncation first waits for the writer to
+//      be idle (disk_log.hpp, "Asynchronous flushing", says why the others
+//      need not); the files a snapshot made obsolete are removed by the
+//      writer after its fdatasync;
+//      sync: one disk_log::sync() (one fdatasync for every entry and vote of
+//      the iteration) and the report, before anything else;
+//      then queue every message to its peer (a leader's AppendEntries leave
+//      before its own copy is durable), then restore the state machine if the
+//      output carries a snapshot, then apply the committed entries and answer
+//      the clients waiting on them (matched by index and term), then log role
+//      changes; then, if --snapshot-every entries were applied since the last
+//      snapshot, serialize the store, node.compact() and carry out that too;
 //   5. write what can be written without blocking.
-// Nothing that depends on a write leaves the process before that write is on
-// disk: messages and client answers are only produced after step 4's sync.
+// Nothing that promises durable state leaves the process before that state
+// is on disk, in either mode: the node holds acknowledgements and vote grants
+// until they are reported durable, and a leader commits an entry only once a
+// majority has it durably, counting its own copy only once reported.
 //
 // Peers: every node dials every other node and sends its messages on that
 // outbound connection; it receives on the connections the others dialled.
@@ -49,6 +69,7 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -58,6 +79,7 @@
 
 #include "command.hpp"
 #include "disk_log.hpp"
+#include "flusher.hpp"
 #include "http.hpp"
 #include "net.hpp"
 #include "pending.hpp"
@@ -82,8 +104,10 @@ struct options {
   std::uint32_t max_frame = std::uint32_t{16} << 20;
   int request_timeout_ms = 5000;
   std::uint64_t segment_bytes = std::uint64_t{64} << 20;
+  std::uint64_t preallocate_bytes = std::uint64_t{1} << 20;
   std::uint64_t snapshot_every = 10000;
   bool fsync = true;
+  bool async_durability = true;  // --durability async|sync
   bool debug = false;
   std::uint64_t seed = 0;
 };
@@ -106,8 +130,8 @@ void logf(const char* level, const char* fmt, ...) {
                ts.tv_nsec / 1000000, g_id, level, msg);
 }
 
-void on_signal(int) {
-  const char c = 1;
+void on_signal(int sig) {
+  const char c = static_cast<char>(sig);
   [[maybe_unused]] auto r = ::write(g_signal_pipe[1], &c, 1);
 }
 
@@ -137,11 +161,17 @@ constexpr const char* build_flavour() {
                "  --max-frame N           largest peer frame in bytes (default 16777216)\n"
                "  --request-timeout-ms N  answer 504 after this long without a commit (default 5000)\n"
                "  --segment-bytes N       log segment size (default 67108864)\n"
+               "  --preallocate-bytes N   zero-fill the log segment ahead of its records, up to N bytes at a time\n"
+               "                          (default 1048576; 0: never): fdatasync then has no file size to commit\n"
                "  --snapshot-every N      snapshot the store and compact the log every N applied entries\n"
                "                          (default 10000; 0: never)\n"
+               "  --durability MODE       async (default): a writer thread fdatasyncs while the loop goes on\n"
+               "                          (followers are sent new entries before the leader's copy is durable);\n"
+               "                          sync: the loop fdatasyncs before it sends or answers anything\n"
                "  --no-fsync              skip fsync (benchmark comparison only: loses acknowledged writes on a crash)\n"
-               "  --debug                 enable /debug/local/KEY and /debug/committed, and journal every applied\n"
-               "                          entry to DATA/debug-applied (used by the tests)\n"
+               "  --debug                 enable /debug/local/KEY and /debug/committed, journal every applied\n"
+               "                          entry to DATA/debug-applied, and on SIGUSR1 exit as a power failure\n"
+               "                          would leave the log: without what was not yet fdatasynced (tests)\n"
                "  --seed N                election randomness seed (default: from the clock)\n"
                "  --build-info            print how this binary was compiled (optimized or not) and exit\n",
                why);
@@ -186,8 +216,15 @@ options parse_args(int argc, char** argv) {
     else if (a == "--max-frame") o.max_frame = static_cast<std::uint32_t>(num(val(), "--max-frame"));
     else if (a == "--request-timeout-ms") o.request_timeout_ms = static_cast<int>(num(val(), "--request-timeout-ms"));
     else if (a == "--segment-bytes") o.segment_bytes = num(val(), "--segment-bytes");
+    else if (a == "--preallocate-bytes") o.preallocate_bytes = num(val(), "--preallocate-bytes");
     else if (a == "--snapshot-every") o.snapshot_every = num(val(), "--snapshot-every");
     else if (a == "--no-fsync") o.fsync = false;
+    else if (a == "--durability") {
+      const std::string m = val();
+      if (m == "async") o.async_durability = true;
+      else if (m == "sync") o.async_durability = false;
+      else usage("--durability must be async or sync");
+    }
     else if (a == "--debug") o.debug = true;
     else if (a == "--seed") o.seed = num(val(), "--seed");
     else if (a == "--build-info") {
@@ -269,11 +306,12 @@ class server {
       journal_fd_ = ::open(j.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (journal_fd_ < 0) throw kv::log_error("cannot open " + j + ": " + std::strerror(errno));
     }
+    if (opt_.async_durability) writer_ = std::make_unique<writer_t>();
     logf("INFO", "node %" PRIu64 " of cluster '%s' up: raft on %s, clients on %s, term %" PRIu64 ", snapshot at %" PRIu64
-         ", log up to %" PRIu64 ", fsync %s, snapshot every %" PRIu64 " entries; built %s",
+         ", log up to %" PRIu64 ", fsync %s, durability %s, snapshot every %" PRIu64 " entries; built %s",
          opt_.id, opt_.cluster.c_str(), opt_.peers.at(opt_.id).str().c_str(), opt_.listen.str().c_str(),
          node_.term().value, node_.log().snapshot_index().value, node_.last_index().value, opt_.fsync ? "on" : "OFF",
-         opt_.snapshot_every, build_flavour());
+         writer_ ? "async (writer thread)" : "sync", opt_.snapshot_every, build_flavour());
     next_tick_ = kv::now_ms() + opt_.tick_ms;
     while (!stopping_) iterate_();
     shutdown_();
@@ -281,6 +319,8 @@ class server {
   }
 
  private:
+  using writer_t = kv::flusher<raft::log_write>;
+
   struct peer_out {
     std::uint64_t id = 0;
     kv::endpoint ep;
@@ -341,9 +381,11 @@ class server {
   // ----------------------------------------------------------- event loop
 
   void iterate_() {
-    // Poll set: [signal pipe, raft listener, http listener, peers out..., peers in..., clients...]
+    // Poll set: [signal pipe, writer's eventfd (-1: none), raft listener, http listener, peers out..., peers in...,
+    // clients...]
     pfds_.clear();
     pfds_.push_back({g_signal_pipe[0], POLLIN, 0});
+    pfds_.push_back({writer_ ? writer_->event_fd() : -1, POLLIN, 0});
     pfds_.push_back({raft_listen_, POLLIN, 0});
     pfds_.push_back({http_listen_, POLLIN, 0});
     for (auto& p : peers_out_) {
@@ -370,10 +412,19 @@ class server {
     std::size_t k = 0;
     if (pfds_[k++].revents != 0) {
       char buf[16];
-      while (::read(g_signal_pipe[0], buf, sizeof buf) > 0) {
+      ssize_t got = 0;
+      bool stop = false, power_loss = false;
+      while ((got = ::read(g_signal_pipe[0], buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got; ++i) (buf[i] == SIGUSR1 ? power_loss : stop) = true;
+      if (power_loss && opt_.debug) simulate_power_loss_();
+      if (stop) {
+        logf("INFO", "signal received: shutting down");
+        stopping_ = true;
       }
-      logf("INFO", "signal received: shutting down");
-      stopping_ = true;
+    }
+    // The writer finished a flush: what it covered is durable.
+    if (pfds_[k++].revents != 0 && writer_) {
+      if (auto d = writer_->take_done()) on_flushed_(*d);
     }
     if (pfds_[k++].revents != 0) accept_peers_();
     if (pfds_[k++].revents != 0) accept_clients_();
@@ -396,6 +447,12 @@ class server {
       if (it != clients_.end()) on_client_(*it->second, pfds_[k].revents);
     }
     propose_queued_();
+    // A flush that finished while this iteration ran (its eventfd is only
+    // seen at the next poll): report it now, so that a leader whose own copy
+    // is the second durable one commits in this iteration.
+    if (writer_ && writer_->done_waiting()) {
+      if (auto d = writer_->take_done()) on_flushed_(*d);
+    }
     process_output_();
     expire_pending_();
     connect_due_peers_();
@@ -406,28 +463,108 @@ class server {
 
   void process_output_() {
     handle_output_();
-    if (maybe_compact_()) handle_output_();  // the compaction's own output: a sync
+    if (const auto c = maybe_compact_()) {
+      handle_output_();  // the compaction's own output: the snapshot is written
+      const auto& l = node_.log();
+      logf("INFO",
+           "compacted the log up to index %" PRIu64 " (term %" PRIu64 "): snapshot of %zu bytes (%zu keys); log now %" PRIu64
+           " entries, %zu segments, %" PRIu64 " bytes (%" PRId64 " us)",
+           c->upto, l.snapshot_term().value, c->bytes, store_.size(), l.last_index().value - l.snapshot_index().value,
+           l.segment_count(), l.segment_bytes(), kv::now_us() - c->t0);
+    }
+  }
+
+  /// Tells the node that the writes up to `w` are durable; it releases what
+  /// waited for them into out_ (and may write again: a candidate that wins
+  /// appends its no-op).
+  void report_(const raft::log_write& w) {
+    if (node_.persisted(w, out_) == raft::persist_status::unknown)
+      throw std::logic_error("raft refused a durability report it issued");
+  }
+
+  /// The writer finished a flush (async mode).
+  void on_flushed_(const writer_t::completion& d) {
+    node_.log().mark_durable(d.ticket);
+    if (d.tag.seq > node_.durable_write()) report_(d.tag);
+  }
+
+  /// Output step 1: make the output's Log writes durable (sync) or start to
+  /// (async), and report what is durable.
+  void persist_() {
+    auto& log = node_.log();
+    while (out_.persist && out_.persist->seq > submitted_seq_) {
+      const raft::log_write w = *out_.persist;
+      if (!writer_) {
+        // Synchronous: one sync for everything this iteration wrote, then the
+        // report; the node releases the acknowledgements and votes that waited
+        // for it into this same output.
+        log.sync();
+        ++syncs_;
+        submitted_seq_ = w.seq;
+        report_(w);
+        continue;
+      }
+      if (log.needs_quiesce() && !writer_->idle()) {
+        // A truncation of the log: no file is cut under a running flush.
+        // Wait for the writer, report what it finished, and look again
+        // (reporting may write).
+        if (auto d = writer_->wait_idle()) on_flushed_(*d);
+        ++quiesces_;
+        continue;
+      }
+      kv::flush_ticket t = log.write_out();
+      submitted_seq_ = w.seq;
+      if (t.file == nullptr && t.unlink.empty() && writer_->idle()) {
+        // Nothing left to fdatasync (only the hard state, which write_out()
+        // made durable itself, or fsync is off), no file to remove, and no
+        // flush ahead of it.
+        log.mark_durable(t);
+        report_(w);
+        continue;
+      }
+      writer_->submit(std::move(t), w);
+    }
+    if (!writer_ && log.dirty()) {
+      log.sync();
+      ++syncs_;
+    }
+  }
+
+  /// --debug, SIGUSR1: exit leaving the log as a power failure now could -
+  /// without the records not yet fdatasynced (those the node was never told
+  /// are durable). Tests use it to check that nothing acknowledged is lost.
+  [[noreturn]] void simulate_power_loss_() {
+    std::uint64_t dropped = 0;
+    try {
+      dropped = node_.log().drop_unsynced_tail();
+    } catch (const kv::log_error& e) {
+      logf("ERROR", "simulated power loss: %s", e.what());
+    }
+    logf("WARN",
+         "SIGUSR1 (--debug): simulating a power failure: dropped the %" PRIu64
+         " entries not yet fdatasynced (durable up to %" PRIu64 ", written up to %" PRIu64 "); exiting",
+         dropped, node_.log().durable_last().value, node_.log().written_last().value);
+    std::fflush(stderr);
+    ::_exit(9);
   }
 
   void handle_output_() {
-    // 1. Durability first: one sync for everything this iteration wrote, then
-    //    report it; the node releases the acknowledgements and votes that
-    //    waited for it into this same output. (Reporting can itself write,
-    //    e.g. a candidate that wins appends its no-op: loop until caught up.)
-    while (out_.persist && out_.persist->seq > node_.durable_write()) {
-      const raft::log_write w = *out_.persist;
-      node_.log().sync();
-      ++syncs_;
-      if (node_.persisted(w, out_) == raft::persist_status::unknown)
-        throw std::logic_error("raft refused a durability report it issued");
+    // 1. Durability: sync and report (sync), or write and hand the flush to
+    //    the writer (async).
+    persist_();
+    // 2. Messages. A leader's output whose messages carry no entries (commit
+    //    notices, heartbeats) is sent after the clients are answered below:
+    //    at one client that takes two sends off every write's path. Entries
+    //    and everything a follower sends (acknowledgements) leave at once.
+    bool carries_entries = false;
+    for (auto& m : out_.messages) {
+      queue_message_(m);
+      if (const auto* a = std::get_if<raft::append_request<raft::bytes>>(&m.body)) carries_entries |= !a->entries.empty();
+      else carries_entries |= std::holds_alternative<raft::install_snapshot>(m.body);
     }
-    if (node_.log().dirty()) {
-      node_.log().sync();
-      ++syncs_;
-    }
-    // 2. Messages.
-    for (auto& m : out_.messages) queue_message_(m);
-    for (auto& p : peers_out_) flush_peer_(*p);
+    const bool peers_last = !carries_entries && node_.is_leader();
+    if (!peers_last)
+      for (auto& p : peers_out_) flush_peer_(*p);
     // 3. Restore the state machine from a snapshot (received from the leader,
     //    or the local one after a restart), 4. then apply, answer waiting clients.
     if (out_.snapshot) restore_(*out_.snapshot);
@@ -440,6 +577,8 @@ class server {
     }
     out_.clear();
     for (auto& [id, c] : clients_) flush_client_(*c);
+    if (peers_last)
+      for (auto& p : peers_out_) flush_peer_(*p);
   }
 
   /// Replaces the store with a snapshot's state (output step 3).
@@ -473,31 +612,29 @@ class server {
       journal_buf_ += std::to_string(s.index.value) + " " + std::to_string(s.term.value) + " snapshot\n";
   }
 
+  struct compaction {
+    std::uint64_t upto = 0;
+    std::size_t bytes = 0;
+    std::int64_t t0 = 0;
+  };
   /// After the output: snapshot the store and compact the log once
-  /// --snapshot-every entries were applied since the last snapshot.
-  bool maybe_compact_() {
-    if (opt_.snapshot_every == 0) return false;
+  /// --snapshot-every entries were applied since the last snapshot. The
+  /// caller carries out the compaction's output (writing the snapshot).
+  std::optional<compaction> maybe_compact_() {
+    if (opt_.snapshot_every == 0) return std::nullopt;
     const raft::index_t upto = node_.applied_index();
     const std::uint64_t snap = node_.log().snapshot_index().value;
-    if (upto.value < snap + opt_.snapshot_every || upto.value != applied_) return false;
+    if (upto.value < snap + opt_.snapshot_every || upto.value != applied_) return std::nullopt;
     const std::int64_t t0 = kv::now_us();
     raft::bytes data = store_.snapshot();
     const std::size_t size = data.size();
     const auto st = node_.compact(upto, std::move(data), out_);
     if (st != raft::compact_status::ok) {
       logf("WARN", "cannot compact the log at index %" PRIu64 ": %s", upto.value, raft::to_string(st));
-      return false;
+      return std::nullopt;
     }
-    node_.log().sync();
-    ++syncs_;
     ++snapshots_taken_;
-    const auto& l = node_.log();
-    logf("INFO",
-         "compacted the log up to index %" PRIu64 " (term %" PRIu64 "): snapshot of %zu bytes (%zu keys); log now %" PRIu64
-         " entries, %zu segments, %" PRIu64 " bytes (%" PRId64 " us)",
-         upto.value, l.snapshot_term().value, size, store_.size(), l.last_index().value - upto.value, l.segment_count(),
-         l.segment_bytes(), kv::now_us() - t0);
-    return true;
+    return compaction{upto.value, size, t0};
   }
 
   void apply_(const node_t::entry_type& e) {
@@ -1021,12 +1158,13 @@ class server {
                   ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%zu,\"syncs\":%" PRIu64
                   ",\"snapshot_index\":%" PRIu64 ",\"snapshot_term\":%" PRIu64 ",\"snapshot_bytes\":%zu"
                   ",\"snapshots_taken\":%" PRIu64 ",\"snapshots_installed\":%" PRIu64 ",\"log_entries\":%" PRIu64
-                  ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 ",\"bad_frames\":%" PRIu64 "}\n",
+                  ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 ",\"bad_frames\":%" PRIu64
+                  ",\"durability\":\"%s\",\"quiesces\":%" PRIu64 "}\n",
                   opt_.id, raft::to_string(node_.role()), node_.term().value, l ? std::to_string(*l).c_str() : "null",
                   node_.commit_index().value, node_.applied_index().value, node_.last_index().value, store_.size(),
-                  syncs_, log.snapshot_index().value, log.snapshot_term().value, log.snapshot_data().size(),
+                  syncs_total_(), log.snapshot_index().value, log.snapshot_term().value, log.snapshot_data().size(),
                   snapshots_taken_, snapshots_installed_, log.last_index().value - log.snapshot_index().value,
-                  log.segment_count(), log.segment_bytes(), bad_frames_);
+                  log.segment_count(), log.segment_bytes(), bad_frames_, writer_ ? "async" : "sync", quiesces_);
     return buf;
   }
 
@@ -1126,6 +1264,9 @@ class server {
 
   void shutdown_() {
     try {
+      if (writer_) {
+        if (auto d = writer_->wait_idle()) node_.log().mark_durable(d->ticket);
+      }
       node_.log().sync();
     } catch (const kv::log_error& e) {
       logf("ERROR", "final sync failed: %s", e.what());
@@ -1145,8 +1286,12 @@ class server {
     ::close(http_listen_);
     if (journal_fd_ >= 0) ::close(journal_fd_);
     logf("INFO", "stopped cleanly (term %" PRIu64 ", commit %" PRIu64 ", %" PRIu64 " syncs)", node_.term().value,
-         node_.commit_index().value, syncs_);
+         node_.commit_index().value, syncs_total_());
+    writer_.reset();
   }
+
+  /// Durability flushes so far: sync() calls of the loop, and the writer's fdatasyncs.
+  [[nodiscard]] std::uint64_t syncs_total_() const { return syncs_ + (writer_ ? writer_->flushes() : 0); }
 
   std::uint64_t jitter_() {
     jitter_state_ += 0x9e3779b97f4a7c15ull;
@@ -1157,6 +1302,9 @@ class server {
 
   options opt_;
   node_t node_;
+  std::unique_ptr<writer_t> writer_;  // async durability: the writer thread (null: sync)
+  std::uint64_t submitted_seq_ = 0;   // the newest Log write written out (async) or synced (sync)
+  std::uint64_t quiesces_ = 0;        // times the loop waited for the writer before cutting the log
   node_t::output_type out_;
   kv::store store_;
   int raft_listen_ = -1;
@@ -1195,10 +1343,12 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
+  if (opt.debug) ::sigaction(SIGUSR1, &sa, nullptr);  // simulated power failure (tests)
   ::signal(SIGPIPE, SIG_IGN);
   try {
     kv::disk_log_options lo;
     lo.segment_bytes = opt.segment_bytes;
+    lo.preallocate_bytes = opt.preallocate_bytes;
     lo.fsync = opt.fsync;
     lo.warn = [](const std::string& s) { logf("WARN", "%s", s.c_str()); };
     auto log = kv::disk_log::open(opt.data, std::move(lo));

@@ -250,7 +250,7 @@ int main(int argc, char** argv) {
   // A sanitizer report or a fatal error in any server incarnation fails the test.
   for (std::uint64_t id = 1; id <= 3; ++id) {
     const std::string log = cl.read_log(id);
-    for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "FATAL", "raft invariant broken"})
+    for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "FATAL", "raft invariant broken"})
       if (log.find(bad) != std::string::npos) check(false, "node " + std::to_string(id) + "'s log contains \"" + bad + "\"");
   }
   if (failures != 0) {

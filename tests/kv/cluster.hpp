@@ -173,6 +173,30 @@ class cluster {
     pids_[id] = 0;
     return st;
   }
+  /// Crashes node `id` as a power failure would (kv-server --debug, SIGUSR1):
+  /// it exits leaving its log without what was not yet fdatasynced. Falls
+  /// back to SIGKILL if it does not exit within 3 s. Returns true if it
+  /// exited through the simulated power failure.
+  bool power_loss(std::uint64_t id) {
+    if (pids_[id] == 0) return false;
+    ::kill(pids_[id], SIGUSR1);
+    if (auto st = wait_exit(id, 3000)) return WIFEXITED(*st) && WEXITSTATUS(*st) == 9;
+    kill(id, SIGKILL);
+    return false;
+  }
+  /// power_loss() of every running node at once (a power failure of the
+  /// whole cluster); returns how many exited through it.
+  std::size_t power_loss_all() {
+    for (std::uint64_t id = 1; id <= n_; ++id)
+      if (pids_[id] != 0) ::kill(pids_[id], SIGUSR1);
+    std::size_t n = 0;
+    for (std::uint64_t id = 1; id <= n_; ++id) {
+      if (pids_[id] == 0) continue;
+      if (auto st = wait_exit(id, 3000)) n += WIFEXITED(*st) && WEXITSTATUS(*st) == 9;
+      else kill(id, SIGKILL);
+    }
+    return n;
+  }
   /// Waits up to `ms` for node `id` to exit; returns its wait status or nothing.
   std::optional<int> wait_exit(std::uint64_t id, int ms) {
     const std::int64_t end = kv::now_ms() + ms;

@@ -1,15 +1,26 @@
 // tests/kv/e2e.cpp - end-to-end test of kv-server, Jepsen style.
 //
-//   kv-e2e PATH-TO-kv-server [--seed N] [--seconds S] [--keep]
+//   kv-e2e PATH-TO-kv-server [--seed N] [--seconds S] [--keep] [--server-arg ARG]...
 //
-// Starts a 3-node cluster on loopback (free ports, data in a temp dir). Six
+// Starts a 3-node cluster on loopback (free ports, data in a temp dir; each
+// --server-arg is added to every kv-server's command line, e.g.
+// `--server-arg --durability --server-arg sync`). Six
 // client threads read, write and delete a handful of keys through random
 // nodes, following redirects, and record every operation: invocation and
 // completion time, and the result - or "unknown" when no answer came
 // (timeout, connection reset). Meanwhile the nemesis
-//   1. SIGKILLs the leader, later restarts it;
-//   2. SIGKILLs a follower while the clients keep writing, later restarts it;
-//   3. SIGTERMs a follower (must exit 0: graceful shutdown) and restarts it.
+//   1. crashes the leader as a power failure would (SIGUSR1 with --debug:
+//      the server exits leaving its log without the records not yet
+//      fdatasynced - with asynchronous durability, the entries its writer
+//      thread had not flushed yet), later restarts it;
+//   2. does the same to a follower while the clients keep writing, later
+//      restarts it;
+//   3. SIGTERMs a follower (must exit 0: graceful shutdown) and restarts it;
+//   4. SIGKILLs the leader (a process crash, anywhere in its loop) and
+//      restarts it at once;
+//   5. crashes all three at once as a power failure would, while the
+//      clients write, and restarts them: every acknowledged write must have
+//      been durable on a majority, so none may be lost.
 // The servers snapshot their store and compact their logs every 50 applied
 // entries (--snapshot-every 50), so the follower of step 2 is too far behind
 // when it comes back for the leader's log: it must be brought up to date by
@@ -204,22 +215,35 @@ int main(int argc, char** argv) {
   std::uint64_t seed = static_cast<std::uint64_t>(kv::now_us());
   double seconds = 13;
   bool keep = false;
+  std::vector<std::string> server_args;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (a == "--keep") keep = true;
+    else if (a == "--server-arg" && i + 1 < argc) server_args.emplace_back(argv[++i]);
+    else {
+      std::fprintf(stderr, "kv-e2e: unknown argument %s\n", a.c_str());
+      return 2;
+    }
   }
   say("kv-e2e seed %" PRIu64 " (replay the client choices with --seed %" PRIu64 ")", seed, seed);
   ::signal(SIGPIPE, SIG_IGN);
   constexpr std::uint64_t snapshot_every = 50;
   // Segment files per node, at most: entries since the previous snapshot
-  // (twice snapshot_every, about 60 bytes each) plus what is in flight, with
-  // a wide margin. Without compaction a node ends the run with about 10 000
-  // entries in its segments, roughly 600 KB.
+  // (twice snapshot_every, about 60 bytes each) plus what is in flight, and
+  // the zeros written ahead in each segment (a chunk of at least 4 KiB, as
+  // large as the segment up to 1 MiB): about 16 KiB seen. Without compaction
+  // a node ends the run with about 10 000 entries in its segments, roughly
+  // 600 KB (and 1 MiB of zeros written ahead).
   constexpr std::uint64_t segment_bound = 32 * 1024;
-  kvtest::cluster cl(argv[1], 3, {"--tick-ms", "10", "--election-ticks", "20", "--request-timeout-ms", "2000",
-                                  "--snapshot-every", std::to_string(snapshot_every), "--seed", std::to_string(seed)});
+  std::vector<std::string> args = {"--tick-ms", "10", "--election-ticks", "20", "--request-timeout-ms", "2000",
+                                   "--snapshot-every", std::to_string(snapshot_every), "--seed", std::to_string(seed)};
+  args.insert(args.end(), server_args.begin(), server_args.end());
+  std::string shown;
+  for (const auto& a : server_args) shown += " " + a;
+  if (!shown.empty()) say("kv-server extra arguments:%s", shown.c_str());
+  kvtest::cluster cl(argv[1], 3, args);
   if (keep) cl.keep_dir();
   for (std::uint64_t id = 1; id <= 3; ++id) cl.start(id);
   const std::uint64_t first_leader = cl.wait_leader(10000);
@@ -259,34 +283,39 @@ int main(int argc, char** argv) {
   };
   std::vector<window> outages;
 
-  // 1. Kill the leader, restart it.
-  at(2.0);
+  auto power_loss = [&](std::uint64_t id) {
+    if (!cl.power_loss(id)) fail("node %" PRIu64 " did not exit through the simulated power failure (SIGUSR1)", id);
+  };
+  // 1. Crash the leader (power failure), restart it.
+  at(1.5);
   std::uint64_t victim = cl.wait_leader(5000);
   if (victim == 0) fail("no leader before the first kill");
   else {
-    say("nemesis: SIGKILL leader node %" PRIu64, victim);
-    cl.kill(victim, SIGKILL);
-    outages.push_back({"leader killed", kv::now_us(), 0});
-    at(5.0);
+    say("nemesis: power failure of leader node %" PRIu64, victim);
+    power_loss(victim);
+    outages.push_back({"leader crashed", kv::now_us(), 0});
+    at(4.0);
     outages.back().to = kv::now_us();
     say("nemesis: restart node %" PRIu64, victim);
     cl.start(victim);
   }
-  // 2. Kill a follower mid-write, restart it (by then the leader has
-  //    compacted away what it missed: it comes back through InstallSnapshot).
+  // 2. Crash a follower mid-write (power failure), restart it (by then the
+  //    leader has compacted away what it missed: it comes back through
+  //    InstallSnapshot).
   std::uint64_t revived = 0;
   std::size_t revived_log_from = 0;
-  at(7.0);
+  at(5.5);
   const std::uint64_t leader2 = cl.wait_leader(5000);
   if (leader2 == 0) fail("no leader after restarting the old leader");
   else {
     std::uint64_t follower = leader2 % 3 + 1;
     if (follower == victim) follower = follower % 3 + 1;
     if (follower == leader2) follower = follower % 3 + 1;
-    say("nemesis: SIGKILL follower node %" PRIu64 " (leader is %" PRIu64 ") while clients write", follower, leader2);
-    cl.kill(follower, SIGKILL);
-    outages.push_back({"follower killed", kv::now_us(), 0});
-    at(10.0);
+    say("nemesis: power failure of follower node %" PRIu64 " (leader is %" PRIu64 ") while clients write", follower,
+        leader2);
+    power_loss(follower);
+    outages.push_back({"follower crashed", kv::now_us(), 0});
+    at(8.5);
     outages.back().to = kv::now_us();
     say("nemesis: restart node %" PRIu64, follower);
     revived = follower;
@@ -294,7 +323,7 @@ int main(int argc, char** argv) {
     cl.start(follower);
   }
   // 3. Graceful shutdown of a follower (SIGTERM must end it with status 0), restart.
-  at(11.5);
+  at(9.5);
   if (const std::uint64_t leader3 = cl.wait_leader(5000); leader3 != 0) {
     const std::uint64_t follower = (leader3 + 1) % 3 + 1;
     say("nemesis: SIGTERM follower node %" PRIu64, follower);
@@ -307,6 +336,22 @@ int main(int argc, char** argv) {
   } else {
     fail("no leader before the SIGTERM step");
   }
+  // 4. A process crash of the leader, restarted at once.
+  at(10.5);
+  if (const std::uint64_t leader4 = cl.wait_leader(3000); leader4 != 0) {
+    say("nemesis: SIGKILL leader node %" PRIu64 " and restart it", leader4);
+    cl.kill(leader4, SIGKILL);
+    cl.start(leader4);
+  } else {
+    fail("no leader before the last SIGKILL");
+  }
+  // 5. A power failure of the whole cluster mid-write; everything restarts.
+  at(11.5);
+  if (cl.wait_leader(3000) == 0) fail("no leader before the cluster-wide power failure");
+  say("nemesis: power failure of all three nodes while clients write");
+  if (const std::size_t n = cl.power_loss_all(); n != 3)
+    fail("only %zu of 3 nodes exited through the simulated power failure", n);
+  for (std::uint64_t id = 1; id <= 3; ++id) cl.start(id);
   at(13.0);
   stop = true;
   for (auto& t : threads) t.join();
@@ -425,6 +470,16 @@ int main(int argc, char** argv) {
       "%zu unknown writes resolved as never applied; %zu (node, write) pairs only inside a snapshot",
       logs.empty() ? 0 : logs[0].lines.size(), missing, phantom, resolved_unknown, via_snapshot);
 
+  // What the simulated power failures took (async: entries not yet flushed; sync: nothing).
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    const std::string log = cl.read_log(id);
+    for (std::size_t at_ = log.find("simulating a power failure"); at_ != std::string::npos;
+         at_ = log.find("simulating a power failure", at_ + 1)) {
+      const std::size_t eol = log.find('\n', at_);
+      say("node %" PRIu64 ": %s", id, log.substr(at_, eol == std::string::npos ? std::string::npos : eol - at_).c_str());
+    }
+  }
+
   // Snapshots and compaction.
   sample_disk();
   std::size_t taken = 0, installed = 0;
@@ -522,7 +577,7 @@ int main(int argc, char** argv) {
   // A sanitizer report or a fatal error in any server incarnation fails the test.
   for (std::uint64_t id = 1; id <= 3; ++id) {
     const std::string log = cl.read_log(id);
-    for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "FATAL", "raft invariant broken"})
+    for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "FATAL", "raft invariant broken"})
       if (log.find(bad) != std::string::npos) fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, bad, cl.log_path(id).c_str());
   }
   if (failures != 0) {

@@ -2,6 +2,7 @@
 // truncation, and recovery from deliberately damaged files.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,10 +69,12 @@ struct warnings {
   }
 };
 
-/// Writes entries 1..n (term 1) and syncs.
+/// Writes entries 1..n (term 1) and syncs; without preallocation, so that a
+/// segment file ends at its last record (the damage tests edit the bytes).
 void fill(const std::string& dir, std::uint64_t n, std::uint64_t segment_bytes = std::uint64_t{64} << 20) {
   kv::disk_log_options o;
   o.segment_bytes = segment_bytes;
+  o.preallocate_bytes = 0;
   auto l = disk_log::open(dir, o);
   for (std::uint64_t i = l.last_index().value + 1; i <= n; ++i) l.append(make_entry(i));
   l.sync();
@@ -204,7 +207,7 @@ TEST_CASE("disk_log: segments roll over and reload", "[kv][disk_log]") {
 TEST_CASE("disk_log: truncate_after cuts the disk, also across segments", "[kv][disk_log]") {
   temp_dir d;
   fill(d.path, 200, 1024);
-  const kv::disk_log_options small{1024, true, {}};
+  const kv::disk_log_options small{1024, true, {}, std::uint64_t{1} << 20};
   {
     auto l = disk_log::open(d.path, small);
     const std::size_t segs_before = l.segment_count();
@@ -261,18 +264,18 @@ TEST_CASE("disk_log: a torn last record is truncated on restart", "[kv][disk_log
     l.sync();
   }
   check_entries(disk_log::open(d.path), n);
-  CHECK(slurp(seg0(d.path)) == full);
+  // The same records again (then the zeros written ahead of the next ones).
+  auto after = slurp(seg0(d.path));
+  CHECK(std::all_of(after.begin() + static_cast<std::ptrdiff_t>(std::min(after.size(), full.size())), after.end(),
+                    [](unsigned char c) { return c == 0; }));
+  after.resize(full.size());
+  CHECK(after == full);
 }
 
 TEST_CASE("disk_log: garbage after the last record is a torn write", "[kv][disk_log][damaged]") {
   temp_dir d;
   fill(d.path, 10);
   const auto good = slurp(seg0(d.path));
-  SECTION("zero-filled tail (file grew, data never written)") {
-    auto f = good;
-    f.resize(f.size() + 4096, 0);
-    spit(seg0(d.path), f);
-  }
   SECTION("a few bytes of a header") {
     auto f = good;
     for (unsigned char c : {0x17, 0x00, 0x00, 0x00, 0xde}) f.push_back(c);
@@ -293,6 +296,19 @@ TEST_CASE("disk_log: garbage after the last record is a torn write", "[kv][disk_
     f.back() ^= 0x01;
     spit(seg0(d.path), f);
   }
+  SECTION("a final record cut short in preallocated space: part of it, then zeros") {
+    auto f = good;
+    f.resize(record_offset(10) + 20);  // its header and 8 bytes of its body
+    f.resize(good.size() + 4096, 0);
+    spit(seg0(d.path), f);
+  }
+  SECTION("part of a header in preallocated space, then zeros") {
+    auto f = good;
+    f.resize(f.size() + 4096, 0);
+    f[good.size()] = 0x17;
+    f[good.size() + 1] = 0x2a;
+    spit(seg0(d.path), f);
+  }
   warnings w;
   auto l = disk_log::open(d.path, w.opts());
   REQUIRE(w.seen.size() == 1);
@@ -304,6 +320,54 @@ TEST_CASE("disk_log: garbage after the last record is a torn write", "[kv][disk_
     check_entries(l, 9);
     CHECK(fs::file_size(seg0(d.path)) == record_offset(10));
   }
+}
+
+TEST_CASE("disk_log: zeros after the last record are preallocated space: kept, no warning", "[kv][disk_log]") {
+  temp_dir d;
+  fill(d.path, 10);
+  auto f = slurp(seg0(d.path));
+  const std::size_t records_end = f.size();
+  f.resize(records_end + 4096, 0);  // also what a file that grew but whose data never got written looks like
+  spit(seg0(d.path), f);
+  {
+    warnings w;
+    auto l = disk_log::open(d.path, w.opts());
+    CHECK(w.seen.empty());
+    check_entries(l, 10);
+    CHECK(fs::file_size(seg0(d.path)) == records_end + 4096);
+    l.append(make_entry(11));  // written over the zeros
+    l.sync();
+  }
+  check_entries(disk_log::open(d.path), 11);
+}
+
+TEST_CASE("disk_log: the active segment is zero-filled ahead of its records, sealed ones keep their zeros",
+          "[kv][disk_log]") {
+  temp_dir d;
+  kv::disk_log_options o;
+  o.segment_bytes = 64 * 1024;
+  o.preallocate_bytes = 16 * 1024;
+  std::uint64_t n = 0;
+  {
+    auto l = disk_log::open(d.path, o);
+    for (n = 1; l.segment_count() < 3; ++n) {
+      l.append(make_entry(n));
+      if (n % 7 == 0) l.sync();
+    }
+    l.sync();
+    --n;
+    const auto size = fs::file_size(l.segment_path(2));
+    CHECK(size > l.segment_bytes() - fs::file_size(l.segment_path(0)) - fs::file_size(l.segment_path(1)) - 1);
+    CHECK(size % 4096 == 0);  // zeros up to a 4 KiB boundary past the records
+    CHECK(fs::file_size(l.segment_path(0)) <= o.segment_bytes);
+    // A record boundary followed by zeros in a sealed segment is its end, too.
+    const auto seg1 = slurp(l.segment_path(1));
+    CHECK(seg1.back() == 0);
+  }
+  warnings w;
+  auto l = disk_log::open(d.path, w.opts(64 * 1024));
+  CHECK(w.seen.empty());
+  check_entries(l, n);
 }
 
 TEST_CASE("disk_log: corruption before the tail refuses to start, naming file and offset", "[kv][disk_log][damaged]") {
@@ -518,7 +582,7 @@ std::vector<std::pair<std::string, std::vector<unsigned char>>> save_segments(co
 TEST_CASE("disk_log: install_snapshot keeps the suffix when the entry at its index has its term", "[kv][disk_log][snapshot]") {
   temp_dir d;
   fill(d.path, 300, 1024);
-  const kv::disk_log_options small{1024, true, {}};
+  const kv::disk_log_options small{1024, true, {}, std::uint64_t{1} << 20};
   const auto segs_before = files_ending(d.path, ".seg");
   REQUIRE(segs_before.size() > 5);
   {
@@ -700,8 +764,9 @@ TEST_CASE("disk_log: repeated compaction keeps the segment files bounded", "[kv]
   }
   l.sync();
   INFO("largest total of segment files: " << most << " bytes, " << most_files << " files");
-  // 3000 entries take about 140 KB; two snapshot intervals take about 12 KB.
-  CHECK(most < 16 * 1024);
+  // 3000 entries take about 140 KB; two snapshot intervals take about 12 KB
+  // (with the zeros written ahead in each segment, at most 16 KiB).
+  CHECK(most <= 16 * 1024);
   CHECK(most_files <= 3);
   CHECK(snapshot_files(d.path).size() == 1);
   CHECK(l.segment_bytes() ==
@@ -924,4 +989,258 @@ TEST_CASE("disk_log: a raft::node compacts, restarts from snapshot and tail, and
     CHECK(out.committed[i].data == raft::bytes("late" + std::to_string(i)));
   }
   CHECK(out.committed.back().term == term_t{2});
+}
+
+// ------------------------------------------------ write_out / flush / mark_durable
+
+TEST_CASE("disk_log: write_out without a flush - a process crash keeps the entries, a power failure may take only those after the last mark",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  fill(d.path, 5);
+  {
+    auto l = disk_log::open(d.path);
+    for (std::uint64_t i = 6; i <= 10; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t1 = l.write_out();
+    REQUIRE(t1.file != nullptr);
+    CHECK(t1.upto == 10);
+    CHECK(l.written_last() == index_t{10});
+    CHECK(l.durable_last() == index_t{5});
+    CHECK(l.dirty());  // written, not yet durable
+    disk_log::flush(t1);
+    l.mark_durable(t1);
+    CHECK(l.durable_last() == index_t{10});
+    CHECK_FALSE(l.dirty());
+    for (std::uint64_t i = 11; i <= 15; ++i) l.append(make_entry(i));
+    (void)l.write_out();
+    CHECK(l.durable_last() == index_t{10});
+    // destroyed without the flush: the process died; its writes are in the kernel
+  }
+  {
+    auto l = disk_log::open(d.path);
+    check_entries(l, 15);
+    CHECK(l.durable_last() == index_t{15});  // open() made them durable
+    CHECK(l.drop_unsynced_tail() == 0);      // so a power failure now takes nothing
+  }
+  {
+    auto l = disk_log::open(d.path);
+    for (std::uint64_t i = 16; i <= 20; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t = l.write_out();
+    for (std::uint64_t i = 21; i <= 25; ++i) l.append(make_entry(i));
+    (void)l.write_out();
+    disk_log::flush(t);  // covers 16..20 (and, in truth, 21..25: but nobody said so)
+    l.mark_durable(t);
+    CHECK(l.durable_last() == index_t{20});
+    CHECK(l.drop_unsynced_tail() == 5);  // a power failure: what was not reported durable may go
+  }
+  auto l = disk_log::open(d.path);
+  check_entries(l, 20);
+}
+
+TEST_CASE("disk_log: mark_durable - late, repeated and out-of-order reports never lower what is durable",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);
+  for (std::uint64_t i = 1; i <= 10; ++i) l.append(make_entry(i));
+  const kv::flush_ticket t1 = l.write_out();
+  for (std::uint64_t i = 11; i <= 20; ++i) l.append(make_entry(i));
+  const kv::flush_ticket t2 = l.write_out();
+  REQUIRE(t1.file != nullptr);
+  CHECK(t2.file == t1.file);  // the same active segment
+  disk_log::flush(t2);
+  l.mark_durable(t2);
+  CHECK(l.durable_last() == index_t{20});
+  CHECK_FALSE(l.dirty());
+  l.mark_durable(t1);  // late
+  l.mark_durable(t2);  // repeated
+  CHECK(l.durable_last() == index_t{20});
+  // Nothing written since: nothing to flush.
+  const kv::flush_ticket t3 = l.write_out();
+  CHECK(t3.file == nullptr);
+  CHECK(t3.upto == 20);
+  // The hard state is durable when write_out() returns: still nothing to flush.
+  l.save_hard_state({term_t{3}, 1});
+  CHECK(l.dirty());
+  const kv::flush_ticket t4 = l.write_out();
+  CHECK(t4.file == nullptr);
+  CHECK_FALSE(l.dirty());
+  // A flush that started after t1's writes but before later ones: marking t1
+  // must not mark the later entries (they may not be in that flush).
+  for (std::uint64_t i = 21; i <= 25; ++i) l.append(make_entry(i));
+  const kv::flush_ticket t5 = l.write_out();
+  l.mark_durable(t1);
+  CHECK(l.durable_last() == index_t{20});
+  CHECK(l.dirty());
+  disk_log::flush(t5);
+  l.mark_durable(t5);
+  CHECK(l.durable_last() == index_t{25});
+  CHECK_FALSE(l.dirty());
+}
+
+TEST_CASE("disk_log: a ticket overtaken by a truncation counts only up to the cut", "[kv][disk_log][async]") {
+  temp_dir d;
+  SECTION("reported before the cut is written") {
+    auto l = disk_log::open(d.path);
+    for (std::uint64_t i = 1; i <= 20; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t1 = l.write_out();  // its flush is still running
+    l.truncate_after(index_t{12});
+    CHECK(l.needs_quiesce());  // the cut must not run under that flush
+    disk_log::flush(t1);
+    l.mark_durable(t1);
+    CHECK(l.durable_last() == index_t{12});  // 13..20 are gone from memory
+    for (std::uint64_t i = 13; i <= 16; ++i) l.append(make_entry(i, 2));
+    const kv::flush_ticket t2 = l.write_out();  // the cut (ftruncate, fsync), then 13..16 of term 2
+    CHECK(l.durable_last() == index_t{12});
+    disk_log::flush(t2);
+    l.mark_durable(t2);
+    CHECK(l.durable_last() == index_t{16});
+    CHECK_FALSE(l.dirty());
+  }
+  SECTION("reported after the new entries were written") {
+    {
+      auto l = disk_log::open(d.path);
+      for (std::uint64_t i = 1; i <= 20; ++i) l.append(make_entry(i));
+      const kv::flush_ticket t1 = l.write_out();
+      l.truncate_after(index_t{12});
+      for (std::uint64_t i = 13; i <= 16; ++i) l.append(make_entry(i, 2));
+      (void)l.write_out();
+      disk_log::flush(t1);
+      l.mark_durable(t1);  // a late report of the old ticket: says nothing about 13..16 of term 2
+      CHECK(l.durable_last() == index_t{12});
+      CHECK(l.dirty());
+      CHECK(l.drop_unsynced_tail() == 4);
+    }
+    auto l = disk_log::open(d.path);
+    check_entries(l, 12);
+  }
+}
+
+TEST_CASE("disk_log: only a cut waits for running flushes; a roll-over and a snapshot order themselves",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  {
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}, std::uint64_t{1} << 20});
+    CHECK_FALSE(l.needs_quiesce());
+    std::uint64_t i = 1;
+    for (; i <= 10; ++i) l.append(make_entry(i));
+    const kv::flush_ticket t0 = l.write_out();  // outstanding from here on
+    REQUIRE(t0.file != nullptr);
+    // Enough for several roll-overs: each seals (fdatasyncs) the full segment itself.
+    for (; i <= 80; ++i) l.append(make_entry(i));
+    CHECK_FALSE(l.needs_quiesce());
+    const kv::flush_ticket t1 = l.write_out();
+    REQUIRE(l.segment_count() > 2);
+    const std::uint64_t last_first = seg_first(fs::path(l.segment_path(l.segment_count() - 1)).filename().string());
+    CHECK(l.durable_last().value == last_first - 1);  // the sealed ones are durable
+    CHECK(t1.file != t0.file);
+    // A snapshot over the first segments: written and durable in write_out(),
+    // the covered segments left to the ticket.
+    l.install_snapshot(snap_at(40, 1));
+    CHECK_FALSE(l.needs_quiesce());
+    l.save_hard_state({term_t{2}, 1});
+    CHECK_FALSE(l.needs_quiesce());
+    const std::size_t segs_before = files_ending(d.path, ".seg").size();
+    kv::flush_ticket t2 = l.write_out();
+    CHECK(snapshot_files(d.path).size() == 1);
+    CHECK_FALSE(t2.unlink.empty());
+    CHECK(files_ending(d.path, ".seg").size() == segs_before);  // still there
+    CHECK_NOTHROW(disk_log::flush(t0));                         // an old flush still works
+    l.mark_durable(t0);
+    disk_log::flush(t2);
+    disk_log::remove_obsolete(t2);
+    l.mark_durable(t2);
+    CHECK(files_ending(d.path, ".seg").size() == segs_before - t2.unlink.size());
+    CHECK(l.durable_last() == index_t{80});
+    // A cut does wait.
+    l.truncate_after(index_t{70});
+    CHECK(l.needs_quiesce());
+    l.sync();
+    CHECK_FALSE(l.needs_quiesce());
+  }
+  auto l = disk_log::open(d.path);
+  CHECK(l.snapshot_index() == index_t{40});
+  check_range(l, 41, 70);
+}
+
+TEST_CASE("disk_log: a contradicting log dropped whole - segments after the snapshot's index go at once, the rest later",
+          "[kv][disk_log][async][snapshot]") {
+  temp_dir d;
+  fill(d.path, 100, 1024);
+  const auto segs = files_ending(d.path, ".seg");
+  REQUIRE(segs.size() >= 3);
+  const std::uint64_t f = seg_first(segs[1]);  // a segment starting at f: the snapshot ends at f - 1
+  {
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}, std::uint64_t{1} << 20});
+    l.install_snapshot(snap_at(f - 1, 2));  // term 2: the log holds term 1 there, so it all goes
+    const kv::flush_ticket t = l.write_out();
+    // Segments starting after f - 1 were removed at once: one of them has the
+    // name the next segment takes.
+    const auto left = files_ending(d.path, ".seg");
+    REQUIRE(left.size() == 1);
+    CHECK(seg_first(left[0]) < f);
+    CHECK(t.unlink.size() == 1);
+    l.append(make_entry(f, 2));
+    l.sync();  // creates segment f again
+    disk_log::remove_obsolete(t);  // late: must not touch the new segment f
+    CHECK(files_ending(d.path, ".seg") == std::vector<std::string>{disk_log::segment_name(f)});
+  }
+  auto l = disk_log::open(d.path);
+  CHECK(l.snapshot_index() == index_t{f - 1});
+  check_range(l, f, f, 2);
+}
+
+TEST_CASE("disk_log: a segment is made durable before the next one starts, whatever flushes are outstanding",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  std::uint64_t last_first = 0;
+  {
+    auto l = disk_log::open(d.path, kv::disk_log_options{1024, true, {}, std::uint64_t{1} << 20});
+    for (std::uint64_t i = 1; i <= 200; ++i) {
+      l.append(make_entry(i));
+      if (i % 5 == 0) (void)l.write_out();  // and never flushed by the caller
+    }
+    REQUIRE(l.segment_count() > 5);
+    last_first = seg_first(fs::path(l.segment_path(l.segment_count() - 1)).filename().string());
+    CHECK(l.durable_last().value >= last_first - 1);  // sealed ones are durable
+    l.drop_unsynced_tail();  // a power failure: only the last segment loses records
+  }
+  auto l = disk_log::open(d.path);  // no "damaged sealed segment": they are complete
+  REQUIRE(l.last_index().value >= last_first - 1);
+  for (std::uint64_t i = 1; i <= l.last_index().value; ++i) CHECK(l.entry_at(index_t{i}) == make_entry(i));
+}
+
+TEST_CASE("disk_log: a ticket keeps its segment open after the log closed it", "[kv][disk_log][async]") {
+  temp_dir d;
+  auto l = disk_log::open(d.path);
+  for (std::uint64_t i = 1; i <= 10; ++i) l.append(make_entry(i));
+  kv::flush_ticket t = l.write_out();
+  REQUIRE(t.file != nullptr);
+  const int fd = t.file->fd();
+  l.install_snapshot(snap_at(10, 1));  // covers the only segment: the log closes it
+  l.sync();                            // and unlinks it
+  CHECK(files_ending(d.path, ".seg").empty());
+  CHECK(::fcntl(fd, F_GETFD) != -1);  // the ticket still holds it: a flush never finds it closed
+  CHECK_NOTHROW(disk_log::flush(t));
+  l.mark_durable(t);
+  CHECK(l.durable_last() == index_t{10});
+  t = {};
+  CHECK(::fcntl(fd, F_GETFD) == -1);  // the last holder let go
+}
+
+TEST_CASE("disk_log: the hard state of a new term is durable before any entry of that term is written",
+          "[kv][disk_log][async]") {
+  temp_dir d;
+  fill(d.path, 5);
+  {
+    auto l = disk_log::open(d.path);
+    l.save_hard_state({term_t{2}, 1});
+    for (std::uint64_t i = 6; i <= 10; ++i) l.append(make_entry(i, 2));
+    (void)l.write_out();
+    CHECK(l.drop_unsynced_tail() == 5);  // a power failure before the flush
+  }
+  auto l = disk_log::open(d.path);
+  CHECK(l.hard_state().term == term_t{2});
+  check_entries(l, 5);
+  // The node accepts it (it refuses a log whose entries are newer than its hard state).
+  raft::config<std::uint64_t> cfg{.id = 1, .voters = {1, 2, 3}, .election_ticks = 10, .heartbeat_ticks = 1};
+  CHECK_NOTHROW(raft::node<raft::default_transport, disk_log>(cfg, std::move(l)));
 }
