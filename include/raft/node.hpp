@@ -277,7 +277,7 @@ class node {
 
   // ------------------------------------------------- detail/replication.hpp
   propose_result_type not_leader_() const { return {propose_status::not_leader, {}, {}, leader_}; }
-  void append_own_(entry_kind kind, payload data, output_type& out);
+  void append_own_(entry_kind kind, payload data);
   bool maybe_commit_(leader_state& l, output_type& out);
   void after_commit_(leader_state& l, output_type& out);
   void replicate_(leader_state& l, output_type& out);
@@ -286,6 +286,7 @@ class node {
   bool extend_pending_(const node_id& to, progress& pr, output_type& out);
   void send_commit_(const node_id& to, progress& pr, output_type& out);
   void maybe_send_commit_(const node_id& to, progress& pr, output_type& out);
+  void send_entries_or_commit_(const node_id& to, progress& pr, output_type& out);
   void broadcast_heartbeat_(leader_state& l, output_type& out);
   step_status on_append_response_(const node_id& from, const append_response& resp, output_type& out);
   [[nodiscard]] std::optional<index_t> last_index_of_term_(term_t t, index_t upto) const;
@@ -303,7 +304,6 @@ class node {
   // --------------------------------------------------- detail/durability.hpp
   void begin_(output_type& out);
   void set_hard_state_(term_t t, std::optional<node_id> vote, output_type& out);
-  void log_append_(entry_type&& e, output_type& out);
   void log_truncate_after_(index_t i, output_type& out);
   void log_install_snapshot_(const raft::snapshot& snap, output_type& out);
   void wrote_(output_type& out);

@@ -75,8 +75,7 @@ auto node<Tr, Lg, Ck, Rn>::persisted(const log_write& w, output_type& out) -> pe
     else held_[keep++] = std::move(h);
   }
   held_.resize(keep);
-  if (auto* c = std::get_if<candidate_state>(&role_)) {
-    (void)c;
+  if (std::holds_alternative<candidate_state>(role_)) {
     maybe_win_(out);  // our own vote may count now
   } else if (auto* l = std::get_if<leader_state>(&role_)) {
     if (maybe_commit_(*l, out)) after_commit_(*l, out);  // our own copy may count now
@@ -103,12 +102,6 @@ void node<Tr, Lg, Ck, Rn>::set_hard_state_(term_t t, std::optional<node_id> vote
   term_ = t;
   vote_ = std::move(vote);
   log_->save_hard_state(hard_state_type{term_, vote_});
-  wrote_(out);
-}
-
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::log_append_(entry_type&& e, output_type& out) {
-  log_->append(std::move(e));
   wrote_(out);
 }
 

@@ -82,7 +82,8 @@ void node<Tr, Lg, Ck, Rn>::become_leader_(output_type& out) {
   record_change_(out);
   // A new leader commits an entry of its own term at once (paper §8,
   // thesis §6.4): it is what lets entries of earlier terms commit (§5.4.2).
-  append_own_(entry_kind::noop, payload{}, out);
+  append_own_(entry_kind::noop, payload{});
+  wrote_(out);
   replicate_(std::get<leader_state>(role_), out);
 }
 

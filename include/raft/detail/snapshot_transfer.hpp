@@ -133,7 +133,7 @@ step_status node<Tr, Lg, Ck, Rn>::on_snapshot_response_(const node_id& from, con
     pr.recent_active = true;
     pr.acknowledge(resp.last_index);
     if (pr.state == replication_state::snapshot && pr.match >= pr.snap_index) pr.become_probe();
-    if (pr.state != replication_state::snapshot && !send_append_(from, pr, out)) maybe_send_commit_(from, pr, out);
+    if (pr.state != replication_state::snapshot) send_entries_or_commit_(from, pr, out);
     return step_status::ok;
   }
   if (pr.state != replication_state::snapshot || resp.last_index != pr.snap_index) return step_status::unexpected;
