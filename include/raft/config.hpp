@@ -66,6 +66,68 @@ struct config {
   std::uint64_t max_snapshot_bytes = std::uint64_t{1} << 30;
   std::size_t max_snapshot_chunk_bytes = std::size_t{16} << 20;
 
+  // ----------------------------------------------- liveness (issue: production)
+
+  /// PreVote (thesis §9.6). A node whose election timer fires first asks the
+  /// voters whether they would vote for it, without raising its term; only
+  /// if a majority would does it campaign for real. A node that cannot win
+  /// (cut off, or with a stale log) thus never raises its term, and one
+  /// rejoining after a partition never deposes a leader a majority still
+  /// follows. A pre-vote is granted only by a voter that has not heard from
+  /// a leader within election_ticks. Costs one round trip per election.
+  /// Default on. Every member should use the same setting.
+  bool pre_vote = true;
+
+  /// CheckQuorum and leader stickiness (thesis §6.2, §4.2.3). A leader that
+  /// has not heard from a quorum of voters within election_ticks steps down
+  /// (its clients get a definite "not leader" instead of waiting), and a
+  /// node that heard from a leader within election_ticks ignores vote and
+  /// pre-vote requests of a newer term (except for a leadership transfer).
+  /// Required by lease reads. Default on.
+  bool check_quorum = true;
+
+  /// Lease reads (thesis §6.4.1), off by default. A leader that a quorum
+  /// acknowledged heartbeats from, in rounds begun at time t or later (its
+  /// Clock's now()), answers read_index(..., read_mode::lease) at once until
+  /// t + election_ticks - max_clock_drift_ticks, without a heartbeat round.
+  /// This is safe only if no clock in the cluster runs faster than another
+  /// by more than max_clock_drift_ticks over one election timeout, and if
+  /// tick() is called at the rate the Clock's now() advances. Requires
+  /// check_quorum (the stickiness that makes the lease hold). With leases on,
+  /// a node that just started refuses votes for election_ticks (it may have
+  /// acknowledged a leader's lease before it restarted).
+  bool lease_reads = false;
+
+  /// The clock-drift bound lease reads assume, in ticks per election
+  /// timeout: the lease is election_ticks - max_clock_drift_ticks ticks long
+  /// from the start of the oldest round its quorum acknowledged. Must be less
+  /// than election_ticks. Ignored unless lease_reads. Default 2 (20% of the
+  /// default election timeout).
+  std::uint32_t max_clock_drift_ticks = 2;
+
+  // ------------------------------------------------------ back-pressure
+
+  /// Most payload bytes of uncommitted entries the leader accepts from
+  /// proposals of its term (0: no limit). Beyond it propose() returns
+  /// propose_status::dropped, and a batch is taken whole or not at all. A
+  /// proposal is always taken when nothing is uncommitted, however large.
+  /// Bounds the leader's memory while a quorum is unreachable. Default 0.
+  std::uint64_t max_uncommitted_bytes = 0;
+
+  /// Most payload bytes of entries in flight (sent, unacknowledged) to one
+  /// follower, besides the max_inflight message count (0: no limit). A
+  /// message is sent while fewer bytes than this are in flight, so one
+  /// message can go over it. Default 0.
+  std::uint64_t max_inflight_bytes = 0;
+
+  /// Proposal forwarding. When set, propose() on a follower that knows the
+  /// leader sends the commands to it (propose_status::forwarded); the leader
+  /// appends them, or drops them silently if it cannot take them. When not
+  /// set, a follower refuses with propose_status::not_leader and the leader
+  /// hint. Default off: a forwarded proposal can be lost without anybody
+  /// being told, so the caller must time out and retry.
+  bool forward_proposals = false;
+
   /// Seed for the Random policy (election jitter). The node mixes in its own
   /// id, so all nodes may share one seed. Same seed, same inputs: same run.
   std::uint64_t random_seed = 0;
@@ -90,6 +152,10 @@ struct config {
     if (snapshot_chunk_bytes > max_snapshot_chunk_bytes)
       return "config.snapshot_chunk_bytes exceeds config.max_snapshot_chunk_bytes: followers would refuse every chunk";
     if (max_snapshot_inflight == 0) return "config.max_snapshot_inflight must be at least 1";
+    if (lease_reads && !check_quorum)
+      return "config.lease_reads needs config.check_quorum: the lease relies on followers ignoring votes while they hear from the leader";
+    if (lease_reads && max_clock_drift_ticks >= election_ticks)
+      return "config.max_clock_drift_ticks must be less than config.election_ticks (the lease would be empty)";
     return std::nullopt;
   }
 };

@@ -41,12 +41,65 @@ struct entry {
 struct vote_request {
   index_t last_index;  ///< Index of the candidate's last log entry.
   term_t last_term;    ///< Term of the candidate's last log entry.
+  /// The election was started by a leadership transfer (TimeoutNow, thesis
+  /// §3.10): voters answer it even if they heard from a leader recently
+  /// (leader stickiness, thesis §4.2.3, does not apply).
+  bool transfer = false;
   friend bool operator==(const vote_request&, const vote_request&) = default;
 };
 
 struct vote_response {
   bool granted = false;
   friend bool operator==(const vote_response&, const vote_response&) = default;
+};
+
+/// PreVote (thesis §9.6): "would you vote for me if I campaigned?" The
+/// envelope's term is the term the sender would campaign in (its term + 1);
+/// neither side changes its term, vote or timers because of it.
+struct pre_vote_request {
+  index_t last_index;
+  term_t last_term;
+  friend bool operator==(const pre_vote_request&, const pre_vote_request&) = default;
+};
+
+/// Answer to a pre-vote. A grant carries the term that was asked about; a
+/// refusal carries the responder's own term (so a sender that is behind
+/// learns the newer term).
+struct pre_vote_response {
+  bool granted = false;
+  friend bool operator==(const pre_vote_response&, const pre_vote_response&) = default;
+};
+
+/// Leadership transfer (thesis §3.10): the leader tells an up-to-date
+/// follower to start an election at once, without pre-vote.
+struct timeout_now {
+  friend bool operator==(const timeout_now&, const timeout_now&) = default;
+};
+
+/// A follower asks the leader for a read index (thesis §6.4). `context` is
+/// the follower's own request id, echoed in the answer.
+struct read_index_request {
+  std::uint64_t context = 0;
+  friend bool operator==(const read_index_request&, const read_index_request&) = default;
+};
+
+/// The leader's answer: once the asking follower has applied through
+/// `index`, it may serve the read. `ok` false: this node cannot give a read
+/// index (it is not the leader); the follower fails the read at once.
+struct read_index_response {
+  std::uint64_t context = 0;
+  index_t index;
+  bool ok = false;
+  friend bool operator==(const read_index_response&, const read_index_response&) = default;
+};
+
+/// A follower forwards proposals to the leader (config::forward_proposals).
+/// The leader appends them as if proposed to it, or drops them (not leader,
+/// transferring, over its uncommitted-bytes limit); the follower is not told.
+template <class Payload>
+struct forward_proposal {
+  std::vector<Payload> commands;
+  friend bool operator==(const forward_proposal&, const forward_proposal&) = default;
 };
 
 /// AppendEntries (paper §5.3). With no entries it is a heartbeat that also
@@ -57,6 +110,11 @@ struct append_request {
   term_t prev_term;     ///< Term of that entry (consistency check).
   index_t commit;       ///< The leader's commit index.
   std::vector<entry<Payload>> entries;  ///< Contiguous, starting at prev_index + 1.
+  /// The leader's heartbeat round when it sent this message; the answer
+  /// echoes it. A quorum answering round r proves the sender was still
+  /// leader after r began: how ReadIndex and leases confirm leadership
+  /// (thesis §6.4) without writing to the log.
+  std::uint64_t round = 0;
   friend bool operator==(const append_request&, const append_request&) = default;
 };
 
@@ -73,6 +131,7 @@ struct append_response {
   index_t index;
   index_t conflict_index;
   term_t conflict_term;
+  std::uint64_t round = 0;  ///< The newest `round` of the requests this answers.
   friend bool operator==(const append_response&, const append_response&) = default;
 };
 
@@ -121,8 +180,10 @@ struct snapshot {
 
 template <class NodeId, class Payload>
 struct message {
+  // New kinds go at the end: the index is the wire type tag (raft/codec.hpp).
   using body_type = std::variant<vote_request, vote_response, append_request<Payload>, append_response,
-                                 install_snapshot, snapshot_response>;
+                                 install_snapshot, snapshot_response, pre_vote_request, pre_vote_response,
+                                 timeout_now, read_index_request, read_index_response, forward_proposal<Payload>>;
 
   NodeId from{};
   NodeId to{};
@@ -135,8 +196,10 @@ struct message {
 /// Human-readable name of a message's type, for logs and test transcripts.
 template <class NodeId, class Payload>
 [[nodiscard]] constexpr const char* type_name(const message<NodeId, Payload>& m) noexcept {
-  constexpr const char* names[] = {"vote_request",    "vote_response",    "append_request",
-                                   "append_response", "install_snapshot", "snapshot_response"};
+  constexpr const char* names[] = {"vote_request",       "vote_response",       "append_request",
+                                   "append_response",    "install_snapshot",    "snapshot_response",
+                                   "pre_vote_request",   "pre_vote_response",   "timeout_now",
+                                   "read_index_request", "read_index_response", "forward_proposal"};
   return names[m.body.index()];
 }
 

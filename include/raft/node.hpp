@@ -81,6 +81,8 @@
 #include "progress.hpp"
 #include "quorum.hpp"
 #include "random.hpp"
+#include "status.hpp"
+#include "trace.hpp"
 #include "tracker.hpp"
 #include "transport.hpp"
 #include "types.hpp"
@@ -123,7 +125,7 @@ inline constexpr bool durable_on_write = requires {
 }  // namespace detail
 
 template <class Transport = default_transport, class Log = memory_log<Transport>, class Clock = tick_clock,
-          class Random = default_random>
+          class Random = default_random, class Trace = no_trace>
 class node {
   static_assert(check_transport<Transport>(), "raft::node: the Transport policy is incomplete (see the errors above)");
   static_assert(!transport<Transport> || check_log<Log, Transport>(),
@@ -142,6 +144,8 @@ class node {
   using config_type = raft::config<node_id>;
   using hard_state_type = raft::hard_state<node_id>;
   using propose_result_type = propose_result<node_id>;
+  using status_type = node_status<node_id>;
+  using trace_event_type = trace_event<node_id>;
 
   /// Whether the Log is durable when written (then persisted() is never needed).
   static constexpr bool log_durable_on_write = detail::durable_on_write<Log>;
@@ -151,7 +155,7 @@ class node {
   /// resumes with that term, vote and log, as a follower, and counts all of
   /// it as durable. A config that fails validate(), or a Log that contradicts
   /// itself, is refused with std::invalid_argument saying what to fix.
-  explicit node(config_type cfg, Log log = Log{}, Clock clock = Clock{}, Random rng = Random{});
+  explicit node(config_type cfg, Log log = Log{}, Clock clock = Clock{}, Random rng = Random{}, Trace trace = Trace{});
 
   // ------------------------------------------------------------- observers
 
@@ -178,6 +182,13 @@ class node {
   /// state through it behind the node's back breaks Raft.
   [[nodiscard]] Log& log() noexcept { return *log_; }
   [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
+  [[nodiscard]] const Trace& tracer() const noexcept { return tracer_; }
+  [[nodiscard]] Trace& tracer() noexcept { return tracer_; }
+  /// A snapshot of the node's state, with the leader's view of every peer:
+  /// plain values, safe to keep and to print (raft/status.hpp).
+  [[nodiscard]] status_type status() const;
+  /// Leader: whether a lease read would be answered at once now.
+  [[nodiscard]] bool lease_valid() const noexcept;
   /// Leader only: the replication progress of peer `peer` (nullptr otherwise).
   [[nodiscard]] const progress* progress_of(const node_id& peer) const noexcept {
     const auto* l = std::get_if<leader_state>(&role_);
@@ -214,6 +225,35 @@ class node {
   /// This is a Log write like any other (out.persist).
   [[nodiscard]] compact_status compact(index_t upto, raft::bytes data, output_type& out);
 
+  /// Leadership transfer (thesis §3.10): the leader stops taking proposals
+  /// (propose_status::transferring), brings `to` up to date, and tells it to
+  /// campaign at once (TimeoutNow). out.transfers reports the start, and later
+  /// the success (this node hears from `to` as leader of a newer term) or the
+  /// abort (not done within an election timeout). A transfer to another
+  /// target replaces the one under way (which is reported aborted).
+  [[nodiscard]] transfer_status transfer_leadership(const node_id& to, output_type& out);
+
+  /// A linearizable read without a log entry (thesis §6.4). On the leader:
+  /// the read index is the commit index (once the leader committed an entry
+  /// of its term), confirmed by one heartbeat round that every read waiting
+  /// at that moment shares; on a follower: the leader is asked for it. When
+  /// safe, out.reads holds {id, index}: serve the read once the state machine
+  /// applied through index. If the node loses track of it (leadership or
+  /// leader changed), out.failed_reads holds id. `id` is the caller's; it is
+  /// echoed, never interpreted. read_mode::lease answers at once while the
+  /// leader's lease holds (config.lease_reads).
+  [[nodiscard]] read_status read_index(std::uint64_t id, output_type& out, read_mode mode = read_mode::read_index);
+
+  /// The caller's transport could not deliver to `peer`: the leader stops
+  /// streaming to it and probes it instead (one message per heartbeat) until
+  /// it answers.
+  void report_unreachable(const node_id& peer, output_type& out);
+
+  /// How sending a snapshot to `peer` ended, as the caller's transport saw
+  /// it. `delivered == false`: the leader resends from the last acknowledged
+  /// offset at once instead of waiting for two silent heartbeats.
+  void report_snapshot(const node_id& peer, bool delivered, output_type& out);
+
   /// Handles a message from a peer. Whatever the message says, the node stays
   /// consistent: bad or stale input is ignored (or answered with a rejection)
   /// and reported in the returned status.
@@ -229,15 +269,36 @@ class node {
 
  private:
   struct follower_state {};
+  struct pre_candidate_state {
+    std::vector<std::pair<node_id, bool>> votes;  // pre-vote answers received, by voter
+  };
   struct candidate_state {
     std::vector<std::pair<node_id, bool>> votes;  // answers received, by voter
     std::uint64_t self_vote_write = 0;            // the write that holds our own vote
   };
+  struct pending_read {
+    std::uint64_t id;            // the caller's id, or the asking follower's context
+    index_t index;               // the read index (0: not yet known, waiting for a commit in our term)
+    std::uint64_t round;         // confirmed once a quorum answered this round
+    std::optional<node_id> from; // a follower asked for it
+  };
   struct leader_state {
     tracker<node_id> peers;  // every member but this node
+    // Leadership transfer (thesis §3.10).
+    std::optional<node_id> transfer_to;
+    std::uint32_t transfer_elapsed = 0;
+    // Heartbeat rounds (ReadIndex, leases): every append_request carries
+    // `round`; a quorum echoing round r confirms every read waiting for r.
+    std::uint64_t round = 1;
+    std::uint64_t confirmed_round = 0;
+    bool round_wanted = false;                                  // reads wait for a round not yet begun
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> round_start;  // (round, clock when begun), recent ones
+    std::vector<pending_read> reads;
+    bool committed_in_term = false;      // an entry of our term is committed (thesis §6.4 step 1)
+    std::uint64_t uncommitted_bytes = 0; // back-pressure (config.max_uncommitted_bytes)
   };
   // Order matches raft::role.
-  using role_state = std::variant<follower_state, candidate_state, leader_state>;
+  using role_state = std::variant<follower_state, pre_candidate_state, candidate_state, leader_state>;
 
   struct pending_write {
     std::uint64_t seq;
@@ -267,6 +328,14 @@ class node {
   [[nodiscard]] bool well_formed_(const message_type& m) const;
 
   // ---------------------------------------------------- detail/election.hpp
+  void pre_campaign_(output_type& out);
+  void campaign_(bool transfer, output_type& out);
+  bool leader_active_() const noexcept;
+  bool maybe_win_pre_vote_(output_type& out);
+  step_status on_pre_vote_request_(const node_id& from, term_t msg_term, const pre_vote_request& req, output_type& out);
+  step_status on_pre_vote_response_(const node_id& from, term_t msg_term, const pre_vote_response& resp,
+                                    output_type& out);
+  void check_quorum_(leader_state& l, output_type& out);
   void reset_election_timer_();
   void become_follower_(term_t t, std::optional<node_id> leader, output_type* out);
   void become_leader_(output_type& out);
@@ -290,6 +359,26 @@ class node {
   void broadcast_heartbeat_(leader_state& l, output_type& out);
   step_status on_append_response_(const node_id& from, const append_response& resp, output_type& out);
   [[nodiscard]] std::optional<index_t> last_index_of_term_(term_t t, index_t upto) const;
+
+  // ---------------------------------------------------- detail/leadership.hpp
+  void end_transfer_(leader_state& l, transfer_outcome how, output_type& out);
+  void maybe_send_timeout_now_(leader_state& l, const node_id& to, progress& pr, output_type& out);
+  step_status on_timeout_now_(const node_id& from, output_type& out);
+  void watch_transfer_(const node_id& leader, output_type& out);
+  step_status on_forward_proposal_(const node_id& from, forward_proposal<payload>& req, output_type& out);
+  bool admit_bytes_(leader_state& l, std::uint64_t bytes, output_type& out);
+
+  // --------------------------------------------------------- detail/reads.hpp
+  void begin_round_(leader_state& l, output_type& out);
+  void send_heartbeat_(const node_id& to, progress& pr, output_type& out);
+  void round_answered_(leader_state& l, progress& pr, std::uint64_t round, output_type& out);
+  void release_reads_(leader_state& l, output_type& out);
+  void leader_read_(leader_state& l, std::uint64_t id, std::optional<node_id> from, read_mode mode, output_type& out);
+  void answer_read_(const pending_read& r, index_t index, output_type& out);
+  void fail_reads_(output_type& out);
+  void release_follower_reads_(output_type& out);
+  step_status on_read_index_request_(const node_id& from, const read_index_request& req, output_type& out);
+  step_status on_read_index_response_(const node_id& from, const read_index_response& resp, output_type& out);
 
   // --------------------------------------------- detail/follower_append.hpp
   bool heard_from_leader_(const node_id& from, output_type& out);
@@ -318,6 +407,11 @@ class node {
   void send_(const node_id& to, Body&& body, output_type& out) {
     out.messages.push_back(message_type{cfg_.id, to, term_, std::forward<Body>(body)});
   }
+  /// Builds and reports a trace event, only if the Trace policy is enabled.
+  void trace_(trace_kind kind, std::optional<node_id> peer = std::nullopt, std::uint64_t index = 0) {
+    if constexpr (Trace::enabled) tracer_(trace_event_type{kind, term_, std::move(peer), index});
+    else (void)kind, (void)peer, (void)index;
+  }
   [[nodiscard]] term_t last_term_() const { return log_->term_at(log_->last_index()); }
   static const entry_type& entry_at_thunk_(const void* log, index_t i) {
     return static_cast<const Log*>(log)->entry_at(i);
@@ -331,6 +425,7 @@ class node {
   std::unique_ptr<Log> log_;
   Clock clock_;
   Random rng_;
+  Trace tracer_;
 
   term_t term_;                  // mirrors log_->hard_state().term
   std::optional<node_id> vote_;  // mirrors log_->hard_state().vote
@@ -352,6 +447,21 @@ class node {
   std::vector<held_message> held_;      // promises waiting for durability
 
   std::optional<snapshot_rx> rx_;  // follower: the snapshot being received
+
+  // Reads a follower asked the leader about (by id), and those answered,
+  // waiting to be applied through their index.
+  std::vector<std::uint64_t> reads_asked_;
+  std::vector<read_state> reads_ready_;
+  // A transfer this node started as leader, watched after it stepped down.
+  struct transfer_watch {
+    node_id target;
+    term_t term;  // the term it was leader in
+    std::uint32_t elapsed;
+  };
+  std::optional<transfer_watch> watch_;
+  // With lease reads: ticks since start; votes are refused for the first
+  // election_ticks (a lease this node acknowledged before a restart may hold).
+  std::uint32_t since_start_ = 0;
 };
 
 }  // namespace v0

@@ -25,7 +25,39 @@ struct state_change {
   friend bool operator==(const state_change&, const state_change&) = default;
 };
 
-template <class Transport, class Log, class Clock, class Random>
+/// A read that is safe to serve now (thesis §6.4): answer request `id` from
+/// the state machine once it has applied through `index` (which the entries
+/// of this output's `committed`, applied first, guarantee).
+struct read_state {
+  std::uint64_t id = 0;  ///< The id given to node::read_index().
+  index_t index;         ///< The read index: serve from state applied at least this far.
+  friend bool operator==(const read_state&, const read_state&) = default;
+};
+
+/// How a leadership transfer (node::transfer_leadership) went.
+enum class transfer_outcome : std::uint8_t {
+  started,    ///< This leader began bringing the target up to date; proposals are refused meanwhile.
+  succeeded,  ///< The target became leader (this node heard from it in a newer term).
+  aborted,    ///< It did not happen within an election timeout, or was superseded.
+};
+
+[[nodiscard]] constexpr const char* to_string(transfer_outcome o) noexcept {
+  switch (o) {
+    case transfer_outcome::started: return "started";
+    case transfer_outcome::succeeded: return "succeeded";
+    case transfer_outcome::aborted: return "aborted";
+  }
+  return "?";
+}
+
+template <class NodeId>
+struct transfer_event {
+  NodeId target{};
+  transfer_outcome outcome = transfer_outcome::started;
+  friend bool operator==(const transfer_event&, const transfer_event&) = default;
+};
+
+template <class Transport, class Log, class Clock, class Random, class Trace>
 class node;
 
 /// Names one write of a node's Log (raft/node.hpp, "Durability"): every
@@ -147,7 +179,7 @@ class committed_entries {
   }
 
  private:
-  template <class, class, class, class>
+  template <class, class, class, class, class>
   friend class node;
   using accessor = const entry_type& (*)(const void*, index_t);
   using first_accessor = index_t (*)(const void*);
@@ -267,7 +299,7 @@ class message_list {
   friend bool operator==(const message_list& a, const message_list& b) { return a.take_() == b.take_(); }
 
  private:
-  template <class, class, class, class>
+  template <class, class, class, class, class>
   friend class node;
   std::vector<Message>& take_() noexcept {
     taken_ = true;
@@ -312,7 +344,10 @@ class message_list {
 ///     snapshot they continue at snapshot->index + 1. They may be applied
 ///     before this node's own copy is durable: they are committed, i.e. durable
 ///     on a majority.
-///  5. React to `changes` (role, term or leader changed).
+///  5. Answer the reads in `reads` (after applying `committed`), and fail the
+///     ones in `failed_reads` (this node lost track of them: leadership or
+///     the leader changed; retry them, on the new leader).
+///  6. React to `changes` (role, term or leader changed) and `transfers`.
 template <class NodeId, class Payload>
 struct output {
   using message_type = message<NodeId, Payload>;
@@ -324,6 +359,10 @@ struct output {
   committed_entries<Payload> committed;
   std::optional<raft::snapshot> snapshot;
   std::vector<state_change<NodeId>> changes;
+  /// Reads now safe to serve, and reads that never will be (by request id).
+  std::vector<read_state> reads;
+  std::vector<std::uint64_t> failed_reads;
+  std::vector<transfer_event<NodeId>> transfers;
 
   void clear() noexcept {
     persist.reset();
@@ -331,9 +370,13 @@ struct output {
     messages.clear();
     committed.clear();
     changes.clear();
+    reads.clear();
+    failed_reads.clear();
+    transfers.clear();
   }
   [[nodiscard]] bool empty() const noexcept {
-    return !persist && messages.empty() && committed.empty() && !snapshot && changes.empty();
+    return !persist && messages.empty() && committed.empty() && !snapshot && changes.empty() && reads.empty() &&
+           failed_reads.empty() && transfers.empty();
   }
 };
 
@@ -345,6 +388,10 @@ enum class step_status : std::uint8_t {
   unknown_sender,  ///< The sender is not a member (or is this node): ignored.
   malformed,       ///< Contradicts itself or the protocol (e.g. non-contiguous entries): ignored.
   unexpected,      ///< Valid but meaningless in this role and term (e.g. a late vote): ignored.
+  leader_active,   ///< A vote or pre-vote request of a newer term while this node hears from a
+                   ///< leader (check_quorum's leader stickiness, thesis §4.2.3): ignored.
+  dropped,         ///< A forwarded proposal this node cannot take (not leader, transferring,
+                   ///< over max_uncommitted_bytes): dropped.
 };
 
 [[nodiscard]] constexpr const char* to_string(step_status s) noexcept {
@@ -355,6 +402,8 @@ enum class step_status : std::uint8_t {
     case step_status::unknown_sender: return "unknown sender";
     case step_status::malformed: return "malformed message";
     case step_status::unexpected: return "unexpected in this role";
+    case step_status::leader_active: return "ignored: a leader is active";
+    case step_status::dropped: return "forwarded proposal dropped";
   }
   return "?";
 }
@@ -363,6 +412,9 @@ enum class propose_status : std::uint8_t {
   ok,           ///< Appended to the leader's log at `index`; not yet committed.
   not_leader,   ///< This node is not the leader; `leader` is the one it knows, if any.
   empty_batch,  ///< propose_batch() of an empty range: nothing was appended.
+  dropped,      ///< Over config.max_uncommitted_bytes: nothing was appended; retry later.
+  transferring, ///< A leadership transfer is under way: nothing was appended; retry on the new leader.
+  forwarded,    ///< Sent to the leader `leader` (config.forward_proposals); the outcome is not reported.
 };
 
 [[nodiscard]] constexpr const char* to_string(propose_status s) noexcept {
@@ -370,6 +422,9 @@ enum class propose_status : std::uint8_t {
     case propose_status::ok: return "ok";
     case propose_status::not_leader: return "not leader";
     case propose_status::empty_batch: return "empty batch";
+    case propose_status::dropped: return "dropped: too many uncommitted bytes";
+    case propose_status::transferring: return "leadership transfer in progress";
+    case propose_status::forwarded: return "forwarded to the leader";
   }
   return "?";
 }
@@ -398,10 +453,52 @@ struct propose_result {
   index_t index;  ///< ok: index of the (last) appended entry.
   term_t term;    ///< ok: the term it was appended in. The entry is committed iff the
                   ///< entry applied at `index` has this term.
-  std::optional<NodeId> leader;  ///< not_leader: the leader this node knows of, if any.
+  std::optional<NodeId> leader;  ///< not_leader, forwarded: the leader this node knows of, if any.
 
   [[nodiscard]] bool ok() const noexcept { return status == propose_status::ok; }
 };
+
+/// How a read must be confirmed (thesis §6.4).
+enum class read_mode : std::uint8_t {
+  read_index,  ///< Confirm leadership with one heartbeat round (shared by every read waiting for it).
+  lease,       ///< Serve at once while the leader's lease holds (config.lease_reads); otherwise as read_index.
+};
+
+enum class read_status : std::uint8_t {
+  ok,              ///< Accepted: the answer comes in a later output's `reads` or `failed_reads`.
+  no_leader,       ///< This node knows no leader to ask: retry later or elsewhere.
+  lease_disabled,  ///< read_mode::lease without config.lease_reads: refused.
+  too_many,        ///< This node already tracks config.max_pending_reads reads: refused.
+};
+
+[[nodiscard]] constexpr const char* to_string(read_status s) noexcept {
+  switch (s) {
+    case read_status::ok: return "ok";
+    case read_status::no_leader: return "no leader known";
+    case read_status::lease_disabled: return "lease reads are disabled (config.lease_reads)";
+    case read_status::too_many: return "too many pending reads";
+  }
+  return "?";
+}
+
+enum class transfer_status : std::uint8_t {
+  started,         ///< Under way: out.transfers says how it ends.
+  in_progress,     ///< A transfer to the same target is already under way.
+  not_leader,      ///< Only the leader can transfer leadership.
+  unknown_target,  ///< The target is not a voter of the configuration.
+  is_self,         ///< The target is this node, which already leads.
+};
+
+[[nodiscard]] constexpr const char* to_string(transfer_status s) noexcept {
+  switch (s) {
+    case transfer_status::started: return "started";
+    case transfer_status::in_progress: return "already in progress";
+    case transfer_status::not_leader: return "not leader";
+    case transfer_status::unknown_target: return "target is not a voter";
+    case transfer_status::is_self: return "target is this node";
+  }
+  return "?";
+}
 
 }  // namespace v0
 }  // namespace raft

@@ -36,33 +36,45 @@ class inflight_window {
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return cap_; }
 
-  void add(index_t last) {
+  void add(index_t last, std::uint64_t bytes = 0) {
     RAFT_ASSERT(!full(), "inflight_window::add on a full window");
     if (count_ == ring_.size()) grow_();
-    ring_[(start_ + count_) % ring_.size()] = last;
+    ring_[(start_ + count_) % ring_.size()] = slot{last, bytes};
     ++count_;
+    bytes_ += bytes;
   }
+  /// Payload bytes of the messages in flight.
+  [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
   /// Last index of the newest message in flight (count() must be > 0).
-  [[nodiscard]] index_t last() const noexcept { return ring_[(start_ + count_ - 1) % ring_.size()]; }
-  /// The newest message in flight grew to end at `last` (it was extended
-  /// before it left the node's output).
-  void extend_last(index_t last) noexcept { ring_[(start_ + count_ - 1) % ring_.size()] = last; }
+  [[nodiscard]] index_t last() const noexcept { return ring_[(start_ + count_ - 1) % ring_.size()].last; }
+  /// The newest message in flight grew to end at `last` by `bytes` more
+  /// (it was extended before it left the node's output).
+  void extend_last(index_t last, std::uint64_t bytes = 0) noexcept {
+    auto& s = ring_[(start_ + count_ - 1) % ring_.size()];
+    s.last = last;
+    s.bytes += bytes;
+    bytes_ += bytes;
+  }
 
   /// Whether a message ending exactly at `last` is in flight.
   [[nodiscard]] bool holds(index_t last) const noexcept {
     for (std::size_t k = 0; k < count_; ++k)
-      if (ring_[(start_ + k) % ring_.size()] == last) return true;
+      if (ring_[(start_ + k) % ring_.size()].last == last) return true;
     return false;
   }
   /// Forgets the newest messages, those ending after `last` (they will be
   /// refused: the follower misses what comes before them).
   void drop_after(index_t last) noexcept {
-    while (count_ > 0 && this->last() > last) --count_;
+    while (count_ > 0 && this->last() > last) {
+      bytes_ -= ring_[(start_ + count_ - 1) % ring_.size()].bytes;
+      --count_;
+    }
   }
 
   /// Forgets every message whose last index is <= `acked`.
   void free_upto(index_t acked) noexcept {
-    while (count_ > 0 && ring_[start_] <= acked) {
+    while (count_ > 0 && ring_[start_].last <= acked) {
+      bytes_ -= ring_[start_].bytes;
       start_ = (start_ + 1) % ring_.size();
       --count_;
     }
@@ -70,20 +82,26 @@ class inflight_window {
   void clear() noexcept {
     start_ = 0;
     count_ = 0;
+    bytes_ = 0;
   }
 
  private:
+  struct slot {
+    index_t last;
+    std::uint64_t bytes = 0;
+  };
   void grow_() {
     const std::size_t n = std::min(cap_, std::max<std::size_t>(4, ring_.size() * 2));
-    std::vector<index_t> r(n);
+    std::vector<slot> r(n);
     for (std::size_t k = 0; k < count_; ++k) r[k] = ring_[(start_ + k) % ring_.size()];
     ring_.swap(r);
     start_ = 0;
   }
-  std::vector<index_t> ring_;
+  std::vector<slot> ring_;
   std::size_t cap_;
   std::size_t start_ = 0;
   std::size_t count_ = 0;
+  std::uint64_t bytes_ = 0;
 };
 
 enum class replication_state : std::uint8_t { probe, replicate, snapshot };
@@ -99,6 +117,16 @@ struct progress {
   std::uint32_t stalled_heartbeats = 0;  ///< replicate: heartbeats since `match` last advanced while entries were in flight.
   index_t sent_commit;               ///< Commit index last sent to this follower.
   inflight_window inflight;
+  std::uint64_t max_inflight_bytes = 0;  ///< replicate: stop sending at this many bytes in flight (0: no limit).
+
+  // Heartbeat rounds (ReadIndex, leases).
+  std::uint64_t acked_round = 0;    ///< Newest round the follower answered.
+  std::uint64_t lease_from = 0;     ///< 1 + the leader's clock when that round began (0: none).
+
+  // A follower that refused a snapshot as too large (or inconsistent) is not
+  // offered it again until this many more heartbeats pass (doubling, capped).
+  std::uint32_t snapshot_backoff = 0;
+  std::uint32_t snapshot_backoff_next = 0;
 
   // replicate state: the newest AppendEntries to this follower that may
   // still be sitting in the caller's output (and so may still grow). The
@@ -115,8 +143,8 @@ struct progress {
   std::uint64_t snap_acked = 0;  ///< Bytes the follower acknowledged.
   bool snap_all_sent = false;    ///< The final chunk went out.
 
-  explicit progress(index_t next_index = index_t{1}, std::size_t max_inflight = 1)
-      : next(next_index), inflight(max_inflight) {}
+  explicit progress(index_t next_index = index_t{1}, std::size_t max_inflight = 1, std::uint64_t max_bytes = 0)
+      : next(next_index), inflight(max_inflight), max_inflight_bytes(max_bytes) {}
 
   void become_probe() noexcept {
     state = replication_state::probe;
@@ -164,7 +192,8 @@ struct progress {
   [[nodiscard]] bool can_send() const noexcept {
     switch (state) {
       case replication_state::probe: return !probe_sent;
-      case replication_state::replicate: return !inflight.full();
+      case replication_state::replicate:
+        return !inflight.full() && (max_inflight_bytes == 0 || inflight.bytes() < max_inflight_bytes);
       case replication_state::snapshot: return false;  // entries wait for the snapshot
     }
     return false;

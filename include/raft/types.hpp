@@ -55,12 +55,14 @@ struct index_t : detail::counter<index_t> {
 [[nodiscard]] constexpr index_t min(index_t a, index_t b) noexcept { return a < b ? a : b; }
 [[nodiscard]] constexpr index_t max(index_t a, index_t b) noexcept { return a < b ? b : a; }
 
-/// The role a node plays (paper Figure 4).
-enum class role : std::uint8_t { follower, candidate, leader };
+/// The role a node plays (paper Figure 4, with the pre-candidate of
+/// PreVote, thesis §9.6: it asks whether it could win before campaigning).
+enum class role : std::uint8_t { follower, pre_candidate, candidate, leader };
 
 [[nodiscard]] constexpr const char* to_string(role r) noexcept {
   switch (r) {
     case role::follower: return "follower";
+    case role::pre_candidate: return "pre-candidate";
     case role::candidate: return "candidate";
     case role::leader: return "leader";
   }

@@ -18,8 +18,8 @@
 namespace raft {
 inline namespace v0 {
 
-template <class Tr, class Lg, class Ck, class Rn>
-node<Tr, Lg, Ck, Rn>::node(config_type cfg, Lg log, Ck clock, Rn rng)
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+node<Tr, Lg, Ck, Rn, Tc>::node(config_type cfg, Lg log, Ck clock, Rn rng)
     : cfg_(std::move(cfg)),
       log_(std::make_unique<Lg>(std::move(log))),
       clock_(std::move(clock)),
@@ -58,8 +58,8 @@ node<Tr, Lg, Ck, Rn>::node(config_type cfg, Lg log, Ck clock, Rn rng)
   become_follower_(term_, std::nullopt, nullptr);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-auto node<Tr, Lg, Ck, Rn>::persisted(const log_write& w, output_type& out) -> persist_status {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+auto node<Tr, Lg, Ck, Rn, Tc>::persisted(const log_write& w, output_type& out) -> persist_status {
   begin_(out);
   if (w.seq == 0 || w.seq > write_seq_) return persist_status::unknown;
   if (w.seq <= durable_seq_) return persist_status::stale;
@@ -85,16 +85,16 @@ auto node<Tr, Lg, Ck, Rn>::persisted(const log_write& w, output_type& out) -> pe
 
 /// Start of every input: a new write begins; a restored node hands its
 /// snapshot to the application first.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::begin_(output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::begin_(output_type& out) {
   write_open_ = false;
   if (!pending_restore_) return;
   pending_restore_ = false;
   out.snapshot = raft::snapshot{log_->snapshot_index(), log_->snapshot_term(), log_->snapshot_data()};
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::set_hard_state_(term_t t, std::optional<node_id> vote, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::set_hard_state_(term_t t, std::optional<node_id> vote, output_type& out) {
   if (t != term_) {
     held_.clear();  // promises made in an older term mean nothing now (and could mislead)
     rx_.reset();    // a snapshot transfer belongs to one leader's term
@@ -105,16 +105,16 @@ void node<Tr, Lg, Ck, Rn>::set_hard_state_(term_t t, std::optional<node_id> vote
   wrote_(out);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::log_truncate_after_(index_t i, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::log_truncate_after_(index_t i, output_type& out) {
   RAFT_ASSERT(i >= commit_, "about to truncate a committed entry");
   log_->truncate_after(i);
   wrote_(out);  // opens this write before the older ones are capped
   truncated_(i);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::log_install_snapshot_(const raft::snapshot& snap, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::log_install_snapshot_(const raft::snapshot& snap, output_type& out) {
   // The Log keeps the suffix after snap.index if it agrees with the snapshot
   // (thesis §5.1); then nothing durable is contradicted: until the snapshot
   // is durable, the entries it covers still are. Otherwise the whole log is
@@ -129,8 +129,8 @@ void node<Tr, Lg, Ck, Rn>::log_install_snapshot_(const raft::snapshot& snap, out
 }
 
 /// Records that the current call wrote to the Log.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::wrote_(output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::wrote_(output_type& out) {
   if (!write_open_) {
     write_open_ = true;
     ++write_seq_;
@@ -152,15 +152,15 @@ void node<Tr, Lg, Ck, Rn>::wrote_(output_type& out) {
 
 /// The log was cut back to `keep`: older writes no longer prove anything
 /// beyond it.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::truncated_(index_t keep) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::truncated_(index_t keep) {
   durable_index_ = min(durable_index_, keep);
   for (auto& p : pending_)
     if (p.seq != write_seq_) p.durable_upto = min(p.durable_upto, keep);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::mark_durable_(std::uint64_t seq) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::mark_durable_(std::uint64_t seq) {
   std::size_t k = 0;
   while (k < pending_.size() && pending_[k].seq <= seq) ++k;
   RAFT_ASSERT(k > 0 && pending_[k - 1].seq == seq, "marking a write durable that has no record");
@@ -173,9 +173,9 @@ void node<Tr, Lg, Ck, Rn>::mark_durable_(std::uint64_t seq) {
 /// vote grant, an installed snapshot): at once if every write so far is
 /// durable, otherwise once it is. Acknowledgements to one leader are
 /// cumulative, so a newer one replaces a held one instead of queueing.
-template <class Tr, class Lg, class Ck, class Rn>
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
 template <class Body>
-void node<Tr, Lg, Ck, Rn>::send_durable_(const node_id& to, Body&& body, output_type& out) {
+void node<Tr, Lg, Ck, Rn, Tc>::send_durable_(const node_id& to, Body&& body, output_type& out) {
 #ifndef RAFT_TEST_MUTATION_EARLY_ACK
   if (durable_seq_ < write_seq_) {
     if constexpr (std::is_same_v<std::decay_t<Body>, append_response>) {
@@ -196,8 +196,8 @@ void node<Tr, Lg, Ck, Rn>::send_durable_(const node_id& to, Body&& body, output_
 }
 
 /// Emits every committed, not yet emitted entry, in order.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::emit_committed_(output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::emit_committed_(output_type& out) {
   if (applied_ >= commit_) return;
   out.committed.extend_(log_.get(), &entry_at_thunk_, &first_index_thunk_, applied_.next(), commit_);
   applied_ = commit_;

@@ -7,8 +7,8 @@
 namespace raft {
 inline namespace v0 {
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::tick(output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
   begin_(out);
   clock_.advance();
   if (auto* l = std::get_if<leader_state>(&role_)) {
@@ -21,8 +21,8 @@ void node<Tr, Lg, Ck, Rn>::tick(output_type& out) {
   if (++election_elapsed_ >= randomized_timeout_) campaign(out);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::campaign(output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::campaign(output_type& out) {
   begin_(out);
   if (is_leader()) return;
   // The term cannot run out in practice (see validation.hpp); refuse rather
@@ -42,8 +42,8 @@ void node<Tr, Lg, Ck, Rn>::campaign(output_type& out) {
     if (!(v == cfg_.id)) send_(v, req, out);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::reset_election_timer_() {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::reset_election_timer_() {
   election_elapsed_ = 0;
   // Randomised in [election_ticks, 2 * election_ticks) (paper §5.2).
   randomized_timeout_ = cfg_.election_ticks + static_cast<std::uint32_t>(rng_.next() % cfg_.election_ticks);
@@ -55,8 +55,8 @@ void node<Tr, Lg, Ck, Rn>::reset_election_timer_() {
 /// that adopts a newer term from a candidate it refuses must still time out
 /// on schedule - it may be the only one whose log can win. `out` is null
 /// only in the constructor (nothing to report yet).
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::become_follower_(term_t t, std::optional<node_id> leader, output_type* out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::become_follower_(term_t t, std::optional<node_id> leader, output_type* out) {
   const bool new_term = t > term_;
   if (new_term) {
     RAFT_ASSERT(out != nullptr, "term change without an output");
@@ -71,8 +71,8 @@ void node<Tr, Lg, Ck, Rn>::become_follower_(term_t t, std::optional<node_id> lea
   if (out != nullptr && changed) record_change_(*out);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::become_leader_(output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::become_leader_(output_type& out) {
   leader_state l;
   for (const auto& v : conf_.incoming)
     if (!(v == cfg_.id)) l.peers.add(v, progress(log_->last_index().next(), cfg_.max_inflight));
@@ -89,8 +89,8 @@ void node<Tr, Lg, Ck, Rn>::become_leader_(output_type& out) {
 
 /// Candidate: become leader once a majority granted its vote (our own vote
 /// counts once it is durable), or give up once a majority refused.
-template <class Tr, class Lg, class Ck, class Rn>
-bool node<Tr, Lg, Ck, Rn>::maybe_win_(output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::maybe_win_(output_type& out) {
   auto& c = std::get<candidate_state>(role_);
   const bool self_durable = durable_seq_ >= c.self_vote_write;
   const vote_result r = conf_.vote([&](const node_id& id) -> std::optional<bool> {
@@ -107,8 +107,8 @@ bool node<Tr, Lg, Ck, Rn>::maybe_win_(output_type& out) {
   return false;
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-step_status node<Tr, Lg, Ck, Rn>::on_vote_request_(const node_id& from, const vote_request& req, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+step_status node<Tr, Lg, Ck, Rn, Tc>::on_vote_request_(const node_id& from, const vote_request& req, output_type& out) {
   // Grant at most one vote per term (§5.2), and only to a candidate whose
   // log is at least as up-to-date as ours (§5.4.1): a later last term wins,
   // equal last terms compare by length. A node that already follows a
@@ -128,8 +128,8 @@ step_status node<Tr, Lg, Ck, Rn>::on_vote_request_(const node_id& from, const vo
   return step_status::ok;
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-step_status node<Tr, Lg, Ck, Rn>::on_vote_response_(const node_id& from, const vote_response& resp, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+step_status node<Tr, Lg, Ck, Rn, Tc>::on_vote_response_(const node_id& from, const vote_response& resp, output_type& out) {
   auto* c = std::get_if<candidate_state>(&role_);
   if (c == nullptr) return step_status::unexpected;  // late answer: the election is over
   for (const auto& v : c->votes)

@@ -12,8 +12,8 @@ inline namespace v0 {
 /// A message only the leader of the current term sends arrived from `from`.
 /// Returns false if this node is itself that term's leader (impossible from a
 /// correct peer: Election Safety).
-template <class Tr, class Lg, class Ck, class Rn>
-bool node<Tr, Lg, Ck, Rn>::heard_from_leader_(const node_id& from, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::heard_from_leader_(const node_id& from, output_type& out) {
   if (is_leader()) return false;
   if (role() == raft::role::candidate || !(leader_ == from)) {
     // A candidate that hears from the leader of its term steps down (§5.2).
@@ -23,8 +23,8 @@ bool node<Tr, Lg, Ck, Rn>::heard_from_leader_(const node_id& from, output_type& 
   return true;
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-step_status node<Tr, Lg, Ck, Rn>::on_append_request_(const node_id& from, append_request<payload>& req,
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_request_(const node_id& from, append_request<payload>& req,
                                                      output_type& out) {
   if (!heard_from_leader_(from, out)) return step_status::malformed;
 
@@ -98,8 +98,8 @@ step_status node<Tr, Lg, Ck, Rn>::on_append_request_(const node_id& from, append
 /// First index still in the log holding term `t`, searching back from
 /// `from` (which holds it). Terms never decrease along the log, so a binary
 /// search over [first_index, from] finds it in O(log n).
-template <class Tr, class Lg, class Ck, class Rn>
-index_t node<Tr, Lg, Ck, Rn>::first_index_of_term_(term_t t, index_t from) const {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+index_t node<Tr, Lg, Ck, Rn, Tc>::first_index_of_term_(term_t t, index_t from) const {
   index_t lo = log_->first_index();
   if (from < lo) return from;
   index_t hi = from;  // term_at(hi) == t

@@ -18,8 +18,8 @@
 namespace raft {
 inline namespace v0 {
 
-template <class Tr, class Lg, class Ck, class Rn>
-auto node<Tr, Lg, Ck, Rn>::propose(payload cmd, output_type& out) -> propose_result_type {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+auto node<Tr, Lg, Ck, Rn, Tc>::propose(payload cmd, output_type& out) -> propose_result_type {
   begin_(out);
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return not_leader_();
@@ -29,9 +29,9 @@ auto node<Tr, Lg, Ck, Rn>::propose(payload cmd, output_type& out) -> propose_res
   return {propose_status::ok, log_->last_index(), term_, leader_};
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
 template <class Range>
-auto node<Tr, Lg, Ck, Rn>::propose_batch(Range&& cmds, output_type& out) -> propose_result_type {
+auto node<Tr, Lg, Ck, Rn, Tc>::propose_batch(Range&& cmds, output_type& out) -> propose_result_type {
   begin_(out);
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return not_leader_();
@@ -52,16 +52,16 @@ auto node<Tr, Lg, Ck, Rn>::propose_batch(Range&& cmds, output_type& out) -> prop
 
 /// Appends an entry of our term to the Log. The caller records the write
 /// (wrote_) once, after all the entries of its call.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::append_own_(entry_kind kind, payload data) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::append_own_(entry_kind kind, payload data) {
   log_->append(entry_type{term_, log_->last_index().next(), kind, std::move(data)});
 }
 
 /// Advances the commit index to the highest index held durably by a quorum,
 /// if that entry is from the current term (§5.4.2, Figure 8). The leader's
 /// own copy counts only as far as it was reported durable (thesis §10.2.1).
-template <class Tr, class Lg, class Ck, class Rn>
-bool node<Tr, Lg, Ck, Rn>::maybe_commit_(leader_state& l, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::maybe_commit_(leader_state& l, output_type& out) {
   const std::optional<index_t> n = conf_.template committed<index_t>([&](const node_id& id) {
     if (id == cfg_.id) return durable_index_;
     const progress* pr = l.peers.find(id);
@@ -78,8 +78,8 @@ bool node<Tr, Lg, Ck, Rn>::maybe_commit_(leader_state& l, output_type& out) {
 /// flight gets the commit index alone. One with entries in flight learns it
 /// from the next message (its acknowledgements bring one), so a stream of
 /// commits does not cost a commit-only message per commit per follower.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::after_commit_(leader_state& l, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::after_commit_(leader_state& l, output_type& out) {
   for (auto& [id, pr] : l.peers) send_entries_or_commit_(id, pr, out);
 }
 
@@ -87,16 +87,16 @@ void node<Tr, Lg, Ck, Rn>::after_commit_(leader_state& l, output_type& out) {
 /// the follower could commit more than it was told and has nothing in flight
 /// (entries in flight bring an acknowledgement, and the next message the
 /// commit index).
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::send_entries_or_commit_(const node_id& to, progress& pr, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::send_entries_or_commit_(const node_id& to, progress& pr, output_type& out) {
   if (send_append_(to, pr, out)) return;
   if (pr.state == replication_state::replicate && pr.inflight.count() > 0) return;
   maybe_send_commit_(to, pr, out);
 }
 
 /// Sends new entries to every follower that flow control allows.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::replicate_(leader_state& l, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::replicate_(leader_state& l, output_type& out) {
   for (auto& [id, pr] : l.peers) send_append_(id, pr, out);
   // New entries alone commit only where the leader is a quorum by itself
   // (a single node whose Log is durable on write); otherwise acknowledgements
@@ -107,8 +107,8 @@ void node<Tr, Lg, Ck, Rn>::replicate_(leader_state& l, output_type& out) {
 /// Sends entries from pr.next on, if there are any and flow control allows.
 /// In probe state an empty message is sent too (it is the probe). Returns
 /// whether a message was sent.
-template <class Tr, class Lg, class Ck, class Rn>
-bool node<Tr, Lg, Ck, Rn>::send_append_(const node_id& to, progress& pr, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::send_append_(const node_id& to, progress& pr, output_type& out) {
   if (pr.state == replication_state::snapshot) return send_snapshot_(to, pr, out);
   if (pr.state == replication_state::replicate && extend_pending_(to, pr, out)) return true;
   if (!pr.can_send()) return false;
@@ -150,8 +150,8 @@ bool node<Tr, Lg, Ck, Rn>::send_append_(const node_id& to, progress& pr, output_
 /// max_append_entries and max_append_bytes (`bytes` counts the payload bytes
 /// already in the message; an empty message always takes one entry).
 /// Returns how many were added.
-template <class Tr, class Lg, class Ck, class Rn>
-std::size_t node<Tr, Lg, Ck, Rn>::take_entries_(std::vector<entry_type>& entries, index_t from,
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+std::size_t node<Tr, Lg, Ck, Rn, Tc>::take_entries_(std::vector<entry_type>& entries, index_t from,
                                                 std::size_t& bytes) const {
   const index_t last = log_->last_index();
   std::size_t added = 0;
@@ -172,8 +172,8 @@ std::size_t node<Tr, Lg, Ck, Rn>::take_entries_(std::vector<entry_type>& entries
 /// making another message. Many propose() calls whose output is sent together
 /// thus cost one message per follower, like one propose_batch(). Returns
 /// whether it extended one.
-template <class Tr, class Lg, class Ck, class Rn>
-bool node<Tr, Lg, Ck, Rn>::extend_pending_(const node_id& to, progress& pr, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::extend_pending_(const node_id& to, progress& pr, output_type& out) {
   const index_t last = log_->last_index();
   if (pr.pending_out != &out || out.messages.taken_by_caller_() || pr.pending_msg >= out.messages.size())
     return false;
@@ -197,8 +197,8 @@ bool node<Tr, Lg, Ck, Rn>::extend_pending_(const node_id& to, progress& pr, outp
 /// An empty AppendEntries anchored at the follower's match index, which it
 /// is guaranteed to hold: carries the commit index, never fails the
 /// consistency check, never disturbs the stream of entries in flight.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::send_commit_(const node_id& to, progress& pr, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::send_commit_(const node_id& to, progress& pr, output_type& out) {
   if (pr.match < log_->snapshot_index()) return;  // cannot anchor it; the follower needs the snapshot
   pr.sent_commit = min(commit_, pr.match);
   send_(to, append_request<payload>{pr.match, log_->term_at(pr.match), commit_, {}}, out);
@@ -206,13 +206,13 @@ void node<Tr, Lg, Ck, Rn>::send_commit_(const node_id& to, progress& pr, output_
 
 /// Sends the commit index to a follower that could commit more than it was
 /// last told.
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::maybe_send_commit_(const node_id& to, progress& pr, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::maybe_send_commit_(const node_id& to, progress& pr, output_type& out) {
   if (min(commit_, pr.match) > pr.sent_commit) send_commit_(to, pr, out);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-void node<Tr, Lg, Ck, Rn>::broadcast_heartbeat_(leader_state& l, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::broadcast_heartbeat_(leader_state& l, output_type& out) {
   for (auto& [id, pr] : l.peers) {
     if (pr.state == replication_state::probe) {
       // The heartbeat is the probe: re-send it whether or not the last one
@@ -240,8 +240,8 @@ void node<Tr, Lg, Ck, Rn>::broadcast_heartbeat_(leader_state& l, output_type& ou
   }
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-step_status node<Tr, Lg, Ck, Rn>::on_append_response_(const node_id& from, const append_response& resp,
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_response_(const node_id& from, const append_response& resp,
                                                       output_type& out) {
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return step_status::unexpected;
@@ -321,8 +321,8 @@ step_status node<Tr, Lg, Ck, Rn>::on_append_response_(const node_id& from, const
 }
 
 /// Last index in our log holding term `t`, or nothing.
-template <class Tr, class Lg, class Ck, class Rn>
-std::optional<index_t> node<Tr, Lg, Ck, Rn>::last_index_of_term_(term_t t, index_t upto) const {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+std::optional<index_t> node<Tr, Lg, Ck, Rn, Tc>::last_index_of_term_(term_t t, index_t upto) const {
   index_t lo = log_->snapshot_index();
   index_t hi = min(upto, log_->last_index());
   if (hi < lo || log_->term_at(lo) > t) return std::nullopt;

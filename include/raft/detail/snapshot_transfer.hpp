@@ -15,8 +15,8 @@
 namespace raft {
 inline namespace v0 {
 
-template <class Tr, class Lg, class Ck, class Rn>
-compact_status node<Tr, Lg, Ck, Rn>::compact(index_t upto, raft::bytes data, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+compact_status node<Tr, Lg, Ck, Rn, Tc>::compact(index_t upto, raft::bytes data, output_type& out) {
   begin_(out);
   if (upto > applied_) return compact_status::beyond_applied;
   if (upto <= log_->snapshot_index()) return compact_status::not_newer;
@@ -30,8 +30,8 @@ compact_status node<Tr, Lg, Ck, Rn>::compact(index_t upto, raft::bytes data, out
 
 /// Sends snapshot chunks while the in-flight byte budget allows. Returns
 /// whether anything was sent.
-template <class Tr, class Lg, class Ck, class Rn>
-bool node<Tr, Lg, Ck, Rn>::send_snapshot_(const node_id& to, progress& pr, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::send_snapshot_(const node_id& to, progress& pr, output_type& out) {
   if (pr.snap_index != log_->snapshot_index()) {
     // The leader compacted again since the transfer started: send the new one.
     pr.become_snapshot(log_->snapshot_index(), log_->snapshot_data().size());
@@ -52,8 +52,8 @@ bool node<Tr, Lg, Ck, Rn>::send_snapshot_(const node_id& to, progress& pr, outpu
   return sent;
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-step_status node<Tr, Lg, Ck, Rn>::on_install_snapshot_(const node_id& from, term_t msg_term, install_snapshot& req,
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+step_status node<Tr, Lg, Ck, Rn, Tc>::on_install_snapshot_(const node_id& from, term_t msg_term, install_snapshot& req,
                                                        output_type& out) {
   if (!heard_from_leader_(from, out)) return step_status::malformed;
   auto refuse = [&](snapshot_refusal why, std::uint64_t offset) {
@@ -122,8 +122,8 @@ step_status node<Tr, Lg, Ck, Rn>::on_install_snapshot_(const node_id& from, term
   return step_status::ok;
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-step_status node<Tr, Lg, Ck, Rn>::on_snapshot_response_(const node_id& from, const snapshot_response& resp,
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+step_status node<Tr, Lg, Ck, Rn, Tc>::on_snapshot_response_(const node_id& from, const snapshot_response& resp,
                                                         output_type& out) {
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return step_status::unexpected;

@@ -45,9 +45,9 @@ overloaded(F...) -> overloaded<F...>;
 }  // namespace detail
 
 /// The reply that tells a sender of an older term that it is behind.
-template <class Tr, class Lg, class Ck, class Rn>
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
 template <class Body>
-void node<Tr, Lg, Ck, Rn>::answer_stale_(const node_id& from, const Body& body, output_type& out) {
+void node<Tr, Lg, Ck, Rn, Tc>::answer_stale_(const node_id& from, const Body& body, output_type& out) {
   if constexpr (std::is_same_v<Body, append_request<payload>>)
     send_(from, append_response{false, body.prev_index, {}, {}}, out);
   else if constexpr (std::is_same_v<Body, vote_request>)
@@ -56,8 +56,8 @@ void node<Tr, Lg, Ck, Rn>::answer_stale_(const node_id& from, const Body& body, 
     send_(from, snapshot_response{body.last_index, 0, false, snapshot_refusal::none}, out);
 }
 
-template <class Tr, class Lg, class Ck, class Rn>
-step_status node<Tr, Lg, Ck, Rn>::step(message_type m, output_type& out) {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+step_status node<Tr, Lg, Ck, Rn, Tc>::step(message_type m, output_type& out) {
   begin_(out);
   if (!(m.to == cfg_.id)) return step_status::not_for_me;
   if (m.from == cfg_.id || !conf_.contains(m.from)) return step_status::unknown_sender;

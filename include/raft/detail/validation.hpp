@@ -8,8 +8,8 @@
 namespace raft {
 inline namespace v0 {
 
-template <class Tr, class Lg, class Ck, class Rn>
-bool node<Tr, Lg, Ck, Rn>::well_formed_(const message_type& m) const {
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::well_formed_(const message_type& m) const {
   if (m.term == term_t{}) return false;  // every real message carries a term >= 1
   // Terms and indexes beyond 2^62 would let one message make counters
   // overflow; a term more than 2^32 above ours would let one message use up
