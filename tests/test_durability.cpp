@@ -33,7 +33,8 @@ static_assert(!AN::log_durable_on_write);
 static_assert(raft::node<>::log_durable_on_write);
 
 raft::config<nid> cfg(nid id, std::vector<nid> voters) {
-  return raft::config<nid>{.id = id, .voters = std::move(voters), .election_ticks = 10, .heartbeat_ticks = 1};
+  return raft::config<nid>{.id = id, .voters = std::move(voters), .election_ticks = 10, .heartbeat_ticks = 1,
+                           .pre_vote = false, .check_quorum = false};
 }
 
 E ent(std::uint64_t index, std::uint64_t term, const char* data = "x") {

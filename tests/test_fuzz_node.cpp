@@ -32,11 +32,23 @@ msg random_message(rng& r, const node& n) {
   m.term = term_t{r.below(10) == 0 ? r.next() : t + r.below(3) - (t > 0 && r.below(2) ? 1 : 0)};
   auto idx = [&] { return index_t{r.below(20) == 0 ? r.next() : r.below(n.last_index().value + 5)}; };
   auto trm = [&] { return term_t{r.below(m.term.value + 2)}; };
-  switch (r.below(6)) {
-    case 0: m.body = raft::vote_request{idx(), trm()}; break;
+  switch (r.below(12)) {
+    case 0: m.body = raft::vote_request{idx(), trm(), r.below(4) == 0}; break;
+    case 6: m.body = raft::pre_vote_request{idx(), trm()}; break;
+    case 7: m.body = raft::pre_vote_response{r.below(2) == 0}; break;
+    case 8: m.body = raft::timeout_now{}; break;
+    case 9: m.body = raft::read_index_request{r.below(4)}; break;
+    case 10: m.body = raft::read_index_response{r.below(4), idx(), r.below(2) == 0}; break;
+    case 11: {
+      raft::forward_proposal<raft::bytes> f;
+      for (auto k = r.below(4); k > 0; --k) f.commands.push_back(raft::bytes("f"));
+      m.body = std::move(f);
+      break;
+    }
     case 1: m.body = raft::vote_response{r.below(2) == 0}; break;
     case 2: {
       raft::append_request<raft::bytes> a{idx(), trm(), idx(), {}};
+      a.round = r.below(5);
       const auto n_ent = r.below(5);
       term_t et = a.prev_term;
       for (std::uint64_t k = 0; k < n_ent; ++k) {
@@ -47,7 +59,7 @@ msg random_message(rng& r, const node& n) {
       m.body = std::move(a);
       break;
     }
-    case 3: m.body = raft::append_response{r.below(2) == 0, idx(), idx(), trm()}; break;
+    case 3: m.body = raft::append_response{r.below(2) == 0, idx(), idx(), trm(), r.below(4) == 0 ? r.next() : r.below(5)}; break;
     case 4: {
       const std::uint64_t total = r.below(30);
       const std::uint64_t off = r.below(4) == 0 ? r.below(40) : 0;
@@ -55,7 +67,7 @@ msg random_message(rng& r, const node& n) {
       m.body = raft::install_snapshot{idx(), trm(), total, off, r.below(2) == 0, raft::bytes(data)};
       break;
     }
-    default:
+    case 5:
       m.body = raft::snapshot_response{idx(), r.below(40), r.below(2) == 0,
                                        static_cast<raft::snapshot_refusal>(r.below(raft::snapshot_refusal_count))};
       break;
@@ -74,6 +86,7 @@ TEST_CASE("a node fed random and hostile messages never breaks its own invariant
                                        .snapshot_chunk_bytes = 8,
                                        .max_snapshot_bytes = 32,
                                        .max_snapshot_chunk_bytes = 16,
+                                       .lease_reads = seed % 2 == 0,
                                        .random_seed = seed});
     node::output_type out;
     term_t last_term = n.term();
@@ -91,7 +104,22 @@ TEST_CASE("a node fed random and hostile messages never breaks its own invariant
         // An honest election now and then, so that leader paths get hostile input too.
         n.campaign(out);
         const std::uint64_t peer = n.id() % 3 + 1;
+        if (n.role() == raft::role::pre_candidate)
+          REQUIRE_NOTHROW(n.step(msg{peer, n.id(), n.term().next(), raft::pre_vote_response{true}}, out));
         REQUIRE_NOTHROW(n.step(msg{peer, n.id(), n.term(), raft::vote_response{true}}, out));
+      } else if (what == 4) {
+        // The other inputs of the liveness and read features, with any argument.
+        switch (r.below(5)) {
+          case 0: REQUIRE_NOTHROW(n.read_index(r.next(), out, r.below(2) ? raft::read_mode::lease : raft::read_mode::read_index)); break;
+          case 1: REQUIRE_NOTHROW(n.transfer_leadership(r.below(5), out)); break;
+          case 2: REQUIRE_NOTHROW(n.report_unreachable(r.below(5), out)); break;
+          case 3: REQUIRE_NOTHROW(n.report_snapshot(r.below(5), r.below(2) == 0, out)); break;
+          default: {
+            const auto st = n.status();
+            CHECK(st.term == n.term());
+            CHECK(st.commit == n.commit_index());
+          }
+        }
       } else {
         REQUIRE_NOTHROW(n.step(random_message(r, n), out));
       }

@@ -34,7 +34,9 @@ raft::config<nid> cfg(nid id, std::vector<nid> voters = {1, 2, 3}) {
                            .heartbeat_ticks = 1,
                            .snapshot_chunk_bytes = 4,
                            .max_snapshot_bytes = 64,
-                           .max_snapshot_chunk_bytes = 8};
+                           .max_snapshot_chunk_bytes = 8,
+                           .pre_vote = false,
+                           .check_quorum = false};
 }
 
 E ent(std::uint64_t index, std::uint64_t term) {

@@ -15,7 +15,9 @@ raft::config<std::uint64_t> cfg(std::uint64_t id) {
           .voters = {1, 2, 3},
           .snapshot_chunk_bytes = 4,
           .max_snapshot_bytes = 64,
-          .max_snapshot_chunk_bytes = 8};
+          .max_snapshot_chunk_bytes = 8,
+          .pre_vote = false,
+          .check_quorum = false};
 }
 
 msg chunk(term_t term, index_t idx, term_t idx_term, std::uint64_t total, std::uint64_t off, std::string data,

@@ -128,6 +128,12 @@ struct config {
   /// being told, so the caller must time out and retry.
   bool forward_proposals = false;
 
+  /// Most reads one node tracks at a time (read_index() from its caller, and
+  /// on the leader also those its followers ask for); beyond it read_index()
+  /// returns read_status::too_many and a follower's request is answered "not
+  /// ok". Default 65536.
+  std::size_t max_pending_reads = 65536;
+
   /// Seed for the Random policy (election jitter). The node mixes in its own
   /// id, so all nodes may share one seed. Same seed, same inputs: same run.
   std::uint64_t random_seed = 0;
@@ -152,6 +158,7 @@ struct config {
     if (snapshot_chunk_bytes > max_snapshot_chunk_bytes)
       return "config.snapshot_chunk_bytes exceeds config.max_snapshot_chunk_bytes: followers would refuse every chunk";
     if (max_snapshot_inflight == 0) return "config.max_snapshot_inflight must be at least 1";
+    if (max_pending_reads == 0) return "config.max_pending_reads must be at least 1";
     if (lease_reads && !check_quorum)
       return "config.lease_reads needs config.check_quorum: the lease relies on followers ignoring votes while they hear from the leader";
     if (lease_reads && max_clock_drift_ticks >= election_ticks)

@@ -371,7 +371,7 @@ class node {
   // --------------------------------------------------------- detail/reads.hpp
   void begin_round_(leader_state& l, output_type& out);
   void send_heartbeat_(const node_id& to, progress& pr, output_type& out);
-  void round_answered_(leader_state& l, progress& pr, std::uint64_t round, output_type& out);
+  void round_answered_(leader_state& l, progress* pr, std::uint64_t round, output_type& out);
   void release_reads_(leader_state& l, output_type& out);
   void leader_read_(leader_state& l, std::uint64_t id, std::optional<node_id> from, read_mode mode, output_type& out);
   void answer_read_(const pending_read& r, index_t index, output_type& out);
@@ -470,6 +470,8 @@ class node {
 #include "detail/durability.hpp"
 #include "detail/election.hpp"
 #include "detail/follower_append.hpp"
+#include "detail/leadership.hpp"
+#include "detail/reads.hpp"
 #include "detail/replication.hpp"
 #include "detail/snapshot_transfer.hpp"
 #include "detail/term_rules.hpp"

@@ -143,6 +143,14 @@ struct options {
   /// async: this node's flushes take slow_disk_delay units instead (0: none).
   std::uint64_t slow_disk_node = 0;
   std::uint32_t slow_disk_delay = 200;
+  // The liveness and read features (raft::config fields of the same names).
+  bool pre_vote = true;
+  bool check_quorum = true;
+  bool lease_reads = false;
+  std::uint32_t max_clock_drift_ticks = 2;
+  std::uint64_t max_uncommitted_bytes = 0;
+  std::uint64_t max_inflight_bytes = 0;
+  bool forward_proposals = false;
 };
 
 class cluster {
@@ -500,6 +508,13 @@ class cluster {
                               .max_append_entries = opt_.max_append_entries,
                               .snapshot_chunk_bytes = opt_.snapshot_chunk_bytes,
                               .max_snapshot_inflight = opt_.max_snapshot_inflight,
+                              .pre_vote = opt_.pre_vote,
+                              .check_quorum = opt_.check_quorum,
+                              .lease_reads = opt_.lease_reads,
+                              .max_clock_drift_ticks = opt_.max_clock_drift_ticks,
+                              .max_uncommitted_bytes = opt_.max_uncommitted_bytes,
+                              .max_inflight_bytes = opt_.max_inflight_bytes,
+                              .forward_proposals = opt_.forward_proposals,
                               .random_seed = opt_.seed + restarts_ * 1000003ull};
     ++restarts_;
     disks_[i].image = image;

@@ -19,11 +19,12 @@ namespace raft {
 inline namespace v0 {
 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
-node<Tr, Lg, Ck, Rn, Tc>::node(config_type cfg, Lg log, Ck clock, Rn rng)
+node<Tr, Lg, Ck, Rn, Tc>::node(config_type cfg, Lg log, Ck clock, Rn rng, Tc trace)
     : cfg_(std::move(cfg)),
       log_(std::make_unique<Lg>(std::move(log))),
       clock_(std::move(clock)),
-      rng_(std::move(rng)) {
+      rng_(std::move(rng)),
+      tracer_(std::move(trace)) {
   if (auto problem = cfg_.validate()) detail::invalid_argument(*problem);
   conf_.incoming = majority_config<node_id>(cfg_.voters);
   const Lg& lg = *log_;
@@ -183,6 +184,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::send_durable_(const node_id& to, Body&& body, out
         auto* r = std::get_if<append_response>(&h.msg.body);
         if (r != nullptr && r->success && h.msg.to == to && h.msg.term == term_) {
           r->index = max(r->index, body.index);
+          r->round = std::max(r->round, body.round);
           h.needs = write_seq_;
           return;
         }
@@ -201,6 +203,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::emit_committed_(output_type& out) {
   if (applied_ >= commit_) return;
   out.committed.extend_(log_.get(), &entry_at_thunk_, &first_index_thunk_, applied_.next(), commit_);
   applied_ = commit_;
+  release_follower_reads_(out);
 }
 
 }  // namespace v0

@@ -41,7 +41,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_request_(const node_id& from, ap
     }
     const std::uint64_t gap = distance(req.prev_index, commit_);
     if (gap >= req.entries.size()) {
-      send_durable_(from, append_response{true, commit_, {}, {}}, out);
+      send_durable_(from, append_response{true, commit_, {}, {}, req.round}, out);
       return step_status::ok;
     }
     req.entries.erase(req.entries.begin(), req.entries.begin() + static_cast<std::ptrdiff_t>(gap));
@@ -54,14 +54,17 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_request_(const node_id& from, ap
   if (req.prev_index > last) {
     // Our log is too short: tell the leader where it ends. A refusal
     // promises nothing, so it leaves at once.
-    send_(from, append_response{false, req.prev_index, last.next(), term_t{}}, out);
+    send_(from, append_response{false, req.prev_index, last.next(), term_t{}, req.round}, out);
+    trace_(trace_kind::append_refused, from, req.prev_index.value);
     return step_status::ok;
   }
   const term_t have = log_->term_at(req.prev_index);
   if (have != req.prev_term) {
     // Consistency check failed (§5.3). Report the conflicting term and the
     // first index we hold for it, so the leader skips the whole term.
-    send_(from, append_response{false, req.prev_index, first_index_of_term_(have, req.prev_index), have}, out);
+    send_(from, append_response{false, req.prev_index, first_index_of_term_(have, req.prev_index), have, req.round},
+          out);
+    trace_(trace_kind::append_refused, from, req.prev_index.value);
     return step_status::ok;
   }
 
@@ -91,7 +94,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_request_(const node_id& from, ap
   }
   // The acknowledgement promises the entries are durable here: it leaves
   // once every write so far is (thesis §10.2.1).
-  send_durable_(from, append_response{true, last_new, {}, {}}, out);
+  send_durable_(from, append_response{true, last_new, {}, {}, req.round}, out);
   return step_status::ok;
 }
 

@@ -22,7 +22,17 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 auto node<Tr, Lg, Ck, Rn, Tc>::propose(payload cmd, output_type& out) -> propose_result_type {
   begin_(out);
   auto* l = std::get_if<leader_state>(&role_);
-  if (l == nullptr) return not_leader_();
+  if (l == nullptr) {
+    if (cfg_.forward_proposals && leader_) {
+      forward_proposal<payload> f;
+      f.commands.push_back(std::move(cmd));
+      send_(*leader_, std::move(f), out);
+      return {propose_status::forwarded, {}, {}, leader_};
+    }
+    return not_leader_();
+  }
+  if (l->transfer_to) return {propose_status::transferring, {}, {}, leader_};
+  if (!admit_bytes_(*l, Tr::payload_size(cmd), out)) return {propose_status::dropped, {}, {}, leader_};
   append_own_(entry_kind::command, std::move(cmd));
   wrote_(out);
   replicate_(*l, out);
@@ -34,7 +44,32 @@ template <class Range>
 auto node<Tr, Lg, Ck, Rn, Tc>::propose_batch(Range&& cmds, output_type& out) -> propose_result_type {
   begin_(out);
   auto* l = std::get_if<leader_state>(&role_);
-  if (l == nullptr) return not_leader_();
+  if (l == nullptr) {
+    if (!cfg_.forward_proposals || !leader_) return not_leader_();
+    // Forwarded in messages of at most max_append_entries commands (what
+    // the leader accepts in one).
+    std::vector<forward_proposal<payload>> parts;
+    for (auto&& c : cmds) {
+      if (parts.empty() || parts.back().commands.size() >= cfg_.max_append_entries) parts.emplace_back();
+      if constexpr (std::is_rvalue_reference_v<Range&&>) parts.back().commands.push_back(payload(std::move(c)));
+      else parts.back().commands.push_back(payload(c));
+    }
+    if (parts.empty()) return {propose_status::empty_batch, {}, {}, leader_};
+    for (auto& f : parts) send_(*leader_, std::move(f), out);
+    return {propose_status::forwarded, {}, {}, leader_};
+  }
+  if (l->transfer_to) return {propose_status::transferring, {}, {}, leader_};
+  {
+    // Back-pressure is all or nothing for a batch.
+    std::uint64_t bytes = 0;
+    bool any = false;
+    for (const auto& c : cmds) {
+      bytes += Tr::payload_size(c);
+      any = true;
+    }
+    if (!any) return {propose_status::empty_batch, {}, {}, leader_};
+    if (!admit_bytes_(*l, bytes, out)) return {propose_status::dropped, {}, {}, leader_};
+  }
   const index_t before = log_->last_index();
   for (auto&& c : cmds) {
     // Built in place (not through append_own_): one payload move less per
@@ -68,8 +103,22 @@ bool node<Tr, Lg, Ck, Rn, Tc>::maybe_commit_(leader_state& l, output_type& out) 
     return pr == nullptr ? index_t{} : pr->match;
   });
   if (!n || *n <= commit_ || log_->term_at(*n) != term_) return false;
+  if (l.uncommitted_bytes > 0) {
+    // Back-pressure: entries of our term leave the uncommitted count.
+    for (index_t i = commit_.next(); i <= *n && l.uncommitted_bytes > 0; i = i.next()) {
+      const auto& e = log_->entry_at(i);
+      if (e.term != term_) continue;
+      const std::uint64_t sz = Tr::payload_size(e.data);
+      l.uncommitted_bytes -= std::min(sz, l.uncommitted_bytes);
+    }
+  }
   commit_ = *n;
   emit_committed_(out);
+  if (!l.committed_in_term) {
+    // Our first commit: reads that waited for it learn their index (§6.4).
+    l.committed_in_term = true;
+    release_reads_(l, out);
+  }
   return true;
 }
 
@@ -116,12 +165,14 @@ bool node<Tr, Lg, Ck, Rn, Tc>::send_append_(const node_id& to, progress& pr, out
     // The entries this follower needs were compacted away: send the
     // snapshot instead (paper §7).
     pr.become_snapshot(log_->snapshot_index(), log_->snapshot_data().size());
+    trace_(trace_kind::snapshot_send_started, to, pr.snap_index.value);
     return send_snapshot_(to, pr, out);
   }
   const index_t last = log_->last_index();
   if (pr.state == replication_state::replicate && pr.next > last) return false;
   const index_t prev = pr.next.prev();
   append_request<payload> req{prev, log_->term_at(prev), commit_, {}};
+  req.round = std::get<leader_state>(role_).round;
   if (pr.next <= last)
     req.entries.reserve(std::min<std::uint64_t>(distance(pr.next, last) + 1, cfg_.max_append_entries));
   std::size_t bytes = 0;
@@ -129,7 +180,7 @@ bool node<Tr, Lg, Ck, Rn, Tc>::send_append_(const node_id& to, progress& pr, out
   const index_t end = prev + req.entries.size();
   if (pr.state == replication_state::replicate) {
     pr.next = end.next();
-    pr.inflight.add(end);
+    pr.inflight.add(end, bytes);
   } else {
     pr.probe_sent = true;
     pr.probe_end = end;
@@ -185,11 +236,14 @@ bool node<Tr, Lg, Ck, Rn, Tc>::extend_pending_(const node_id& to, progress& pr, 
   if (req == nullptr || !(m.to == to) || !(m.from == cfg_.id) || m.term != term_ || req->entries.empty() ||
       req->entries.back().index != pr.next.prev())
     return false;
+  if (pr.max_inflight_bytes != 0 && pr.inflight.bytes() >= pr.max_inflight_bytes) return false;
+  const std::size_t bytes_before = pr.pending_bytes;
   const std::size_t added = take_entries_(req->entries, pr.next, pr.pending_bytes);
   if (added == 0) return false;  // that message is full: a new one, within the window
   pr.next = pr.next + added;
-  pr.inflight.extend_last(pr.next.prev());
+  pr.inflight.extend_last(pr.next.prev(), pr.pending_bytes - bytes_before);
   req->commit = commit_;
+  req->round = std::get<leader_state>(role_).round;
   pr.sent_commit = min(commit_, pr.next.prev());
   return true;
 }
@@ -201,7 +255,9 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::send_commit_(const node_id& to, progress& pr, output_type& out) {
   if (pr.match < log_->snapshot_index()) return;  // cannot anchor it; the follower needs the snapshot
   pr.sent_commit = min(commit_, pr.match);
-  send_(to, append_request<payload>{pr.match, log_->term_at(pr.match), commit_, {}}, out);
+  append_request<payload> req{pr.match, log_->term_at(pr.match), commit_, {}};
+  req.round = std::get<leader_state>(role_).round;
+  send_(to, std::move(req), out);
 }
 
 /// Sends the commit index to a follower that could commit more than it was
@@ -215,6 +271,13 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::broadcast_heartbeat_(leader_state& l, output_type& out) {
   for (auto& [id, pr] : l.peers) {
     if (pr.state == replication_state::probe) {
+      if (pr.snapshot_backoff > 0) {
+        // The follower refused our snapshot: wait before offering it again,
+        // but keep it hearing from us.
+        --pr.snapshot_backoff;
+        send_heartbeat_(id, pr, out);
+        continue;
+      }
       // The heartbeat is the probe: re-send it whether or not the last one
       // was answered (it may have been lost).
       pr.probe_sent = false;
@@ -223,10 +286,11 @@ void node<Tr, Lg, Ck, Rn, Tc>::broadcast_heartbeat_(leader_state& l, output_type
     }
     if (pr.state == replication_state::snapshot) {
       // No acknowledgement since the last heartbeat: chunks were lost (or
-      // the follower is gone). Resend from the last acknowledged offset;
-      // the chunk also serves as the heartbeat.
+      // the follower is gone). Resend from the last acknowledged offset.
+      // Chunks carry no heartbeat round: a heartbeat goes along.
       if (++pr.stalled_heartbeats >= 2) pr.rewind_snapshot(pr.snap_acked);
       send_snapshot_(id, pr, out);
+      send_heartbeat_(id, pr, out);
       continue;
     }
     // Replicate: entries in flight but no progress for two heartbeats means
@@ -248,6 +312,8 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_response_(const node_id& from, c
   progress& pr = *l->peers.find(from);
   if (resp.index > log_->last_index()) return step_status::malformed;  // about entries we never had
   pr.recent_active = true;
+  round_answered_(*l, &pr, resp.round, out);
+  if (!is_leader()) return step_status::ok;
   if (resp.success) {
     const bool advanced = pr.acknowledge(resp.index);
     if (pr.state == replication_state::probe) {
@@ -271,6 +337,8 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_response_(const node_id& from, c
     } else {
       send_entries_or_commit_(from, pr, out);
     }
+    if (l->transfer_to && *l->transfer_to == from && pr.match == log_->last_index())
+      maybe_send_timeout_now_(*l, from, pr, out);
     return step_status::ok;
   }
   // Refused. A late refusal of an append sent before a snapshot transfer

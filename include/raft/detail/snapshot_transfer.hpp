@@ -119,6 +119,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_install_snapshot_(const node_id& from, 
   // "Installed" promises the snapshot is durable: it waits for the write.
   send_durable_(from, snapshot_response{snap.index, snap.data.size(), true, snapshot_refusal::none}, out);
   out.snapshot = std::move(snap);
+  release_follower_reads_(out);
   return step_status::ok;
 }
 
@@ -132,6 +133,8 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_snapshot_response_(const node_id& from,
     if (resp.last_index > log_->last_index()) return step_status::malformed;  // beyond anything we hold
     pr.recent_active = true;
     pr.acknowledge(resp.last_index);
+    if (pr.state == replication_state::snapshot) trace_(trace_kind::snapshot_sent, from, pr.snap_index.value);
+    pr.snapshot_backoff = pr.snapshot_backoff_next = 0;
     if (pr.state == replication_state::snapshot && pr.match >= pr.snap_index) pr.become_probe();
     if (pr.state != replication_state::snapshot) send_entries_or_commit_(from, pr, out);
     return step_status::ok;
@@ -157,12 +160,20 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_snapshot_response_(const node_id& from,
       pr.rewind_snapshot(resp.offset);
       break;
     case snapshot_refusal::too_large:
-    case snapshot_refusal::inconsistent:
-      // The follower cannot take this snapshot; try again from scratch at
-      // the next heartbeat (the follower's limits may be raised meanwhile).
+    case snapshot_refusal::inconsistent: {
+      // The follower cannot take this snapshot. Offer it again later (its
+      // limits may be raised meanwhile), after one election timeout's worth
+      // of heartbeats, doubling on each refusal up to 64 of them - not a
+      // whole chunk at every heartbeat.
+      trace_(trace_kind::snapshot_refused, from, pr.snap_index.value);
+      const std::uint32_t base = std::max<std::uint32_t>(1, cfg_.election_ticks / cfg_.heartbeat_ticks);
+      pr.snapshot_backoff_next =
+          pr.snapshot_backoff_next == 0 ? base : std::min<std::uint32_t>(pr.snapshot_backoff_next * 2, base * 64);
+      pr.snapshot_backoff = pr.snapshot_backoff_next;
       pr.become_probe();
       pr.probe_sent = true;
       return step_status::ok;
+    }
   }
   send_snapshot_(from, pr, out);
   return step_status::ok;

@@ -9,8 +9,14 @@
 //                     behind (replies themselves are just dropped).
 // Adopting a term never restarts the election timer by itself (Figure 2:
 // only hearing from the current leader, granting a vote or starting an
-// election do). PreVote (thesis §9.6) will add rows that do not adopt the
-// term; that is why this is a table and not code spread over the handlers.
+// election do). A pre-vote request does not adopt its term (it is a
+// question about a term nobody campaigns in yet, thesis §9.6), nor does a
+// granted pre-vote; a refused one carries the refuser's term, which may be
+// newer.
+//
+// Before the rows, leader stickiness (thesis §4.2.3, config.check_quorum):
+// a vote or pre-vote request of a newer term is ignored altogether while
+// this node hears from a leader, unless a leadership transfer started it.
 #pragma once
 
 #include "../node.hpp"
@@ -33,6 +39,13 @@ inline constexpr term_rule term_rule_of(const append_request<P>&) noexcept { ret
 inline constexpr term_rule term_rule_of(const append_response&) noexcept   { return {true, false, false}; }
 inline constexpr term_rule term_rule_of(const install_snapshot&) noexcept  { return {true, true, true}; }
 inline constexpr term_rule term_rule_of(const snapshot_response&) noexcept { return {true, false, false}; }
+inline constexpr term_rule term_rule_of(const pre_vote_request&) noexcept  { return {false, false, true}; }
+inline constexpr term_rule term_rule_of(const pre_vote_response& r) noexcept { return {!r.granted, false, false}; }
+inline constexpr term_rule term_rule_of(const timeout_now&) noexcept       { return {true, true, false}; }
+inline constexpr term_rule term_rule_of(const read_index_request&) noexcept  { return {true, false, true}; }
+inline constexpr term_rule term_rule_of(const read_index_response&) noexcept { return {true, false, false}; }
+template <class P>
+inline constexpr term_rule term_rule_of(const forward_proposal<P>&) noexcept { return {true, false, false}; }
 // clang-format on
 
 template <class... F>
@@ -49,11 +62,15 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 template <class Body>
 void node<Tr, Lg, Ck, Rn, Tc>::answer_stale_(const node_id& from, const Body& body, output_type& out) {
   if constexpr (std::is_same_v<Body, append_request<payload>>)
-    send_(from, append_response{false, body.prev_index, {}, {}}, out);
+    send_(from, append_response{false, body.prev_index, {}, {}, body.round}, out);
   else if constexpr (std::is_same_v<Body, vote_request>)
     send_(from, vote_response{false}, out);
   else if constexpr (std::is_same_v<Body, install_snapshot>)
     send_(from, snapshot_response{body.last_index, 0, false, snapshot_refusal::none}, out);
+  else if constexpr (std::is_same_v<Body, pre_vote_request>)
+    send_(from, pre_vote_response{false}, out);
+  else if constexpr (std::is_same_v<Body, read_index_request>)
+    send_(from, read_index_response{body.context, index_t{}, false}, out);
 }
 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
@@ -61,8 +78,18 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::step(message_type m, output_type& out) {
   begin_(out);
   if (!(m.to == cfg_.id)) return step_status::not_for_me;
   if (m.from == cfg_.id || !conf_.contains(m.from)) return step_status::unknown_sender;
-  if (!well_formed_(m)) return step_status::malformed;
+  if (!well_formed_(m)) {
+    trace_(trace_kind::message_rejected, m.from, static_cast<std::uint64_t>(step_status::malformed));
+    return step_status::malformed;
+  }
 
+  if (m.term > term_) {
+    const auto* vr = std::get_if<vote_request>(&m.body);
+    if (((vr != nullptr && !vr->transfer) || std::holds_alternative<pre_vote_request>(m.body)) && leader_active_()) {
+      trace_(trace_kind::vote_ignored, m.from);
+      return step_status::leader_active;
+    }
+  }
   const detail::term_rule rule = std::visit([](const auto& b) { return detail::term_rule_of(b); }, m.body);
   if (m.term > term_) {
     if (rule.adopt_newer_term) become_follower_(m.term, rule.sender_leads ? std::optional<node_id>(m.from) : std::nullopt, &out);
@@ -78,6 +105,12 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::step(message_type m, output_type& out) {
                         [&](append_response& b) { return on_append_response_(m.from, b, out); },
                         [&](install_snapshot& b) { return on_install_snapshot_(m.from, m.term, b, out); },
                         [&](snapshot_response& b) { return on_snapshot_response_(m.from, b, out); },
+                        [&](pre_vote_request& b) { return on_pre_vote_request_(m.from, m.term, b, out); },
+                        [&](pre_vote_response& b) { return on_pre_vote_response_(m.from, m.term, b, out); },
+                        [&](timeout_now&) { return on_timeout_now_(m.from, out); },
+                        [&](read_index_request& b) { return on_read_index_request_(m.from, b, out); },
+                        [&](read_index_response& b) { return on_read_index_response_(m.from, b, out); },
+                        [&](forward_proposal<payload>& b) { return on_forward_proposal_(m.from, b, out); },
                     },
                     m.body);
 }

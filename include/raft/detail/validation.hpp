@@ -43,8 +43,18 @@ bool node<Tr, Lg, Ck, Rn, Tc>::well_formed_(const message_type& m) const {
     if (sr->last_index.value >= limit) return false;
   }
   if (const auto* v = std::get_if<vote_request>(&m.body)) {
-    if (v->last_term > m.term) return false;
+    if (v->last_term > m.term || v->last_index.value >= limit) return false;
     if (v->last_index == index_t{} && v->last_term != term_t{}) return false;
+  }
+  if (const auto* v = std::get_if<pre_vote_request>(&m.body)) {
+    if (v->last_term > m.term || v->last_index.value >= limit) return false;
+    if (v->last_index == index_t{} && v->last_term != term_t{}) return false;
+  }
+  if (const auto* r = std::get_if<read_index_response>(&m.body)) {
+    if (r->index.value >= limit || (!r->ok && r->index != index_t{})) return false;
+  }
+  if (const auto* f = std::get_if<forward_proposal<payload>>(&m.body)) {
+    if (f->commands.empty() || f->commands.size() > cfg_.max_append_entries) return false;
   }
   return true;
 }
