@@ -64,6 +64,11 @@ bool node<Tr, Lg, Ck, Rn, Tc>::lease_valid() const noexcept {
   });
   if (!from || *from == 0) return false;
   const std::uint64_t start = *from - 1;
+#ifdef RAFT_TEST_MUTATION_LONG_LEASE
+  // Mutation: a lease four election timeouts long, outliving the followers'
+  // stickiness. The simulator's read check must catch it.
+  return now < start + 4 * cfg_.election_ticks;
+#endif
   return now < start + (cfg_.election_ticks - cfg_.max_clock_drift_ticks);
 }
 
