@@ -131,19 +131,17 @@ void node<Tr, Lg, Ck, Rn, Tc>::reset_election_timer_() {
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::become_follower_(term_t t, std::optional<node_id> leader, output_type* out) {
   const bool new_term = t > term_;
+  if (auto* l = std::get_if<leader_state>(&role_); l != nullptr && l->transfer_to) {
+    // Stepping down during a transfer: see whether the target takes over.
+    watch_ = transfer_watch{*l->transfer_to, term_, l->transfer_elapsed};
+  }
   if (new_term) {
     RAFT_ASSERT(out != nullptr, "term change without an output");
     set_hard_state_(t, std::nullopt, *out);
   }
   const bool was_leader = is_leader();
   const bool changed = new_term || role() != raft::role::follower || !(leader_ == leader);
-  if (out != nullptr && (changed || was_leader)) {
-    if (auto* l = std::get_if<leader_state>(&role_); l != nullptr && l->transfer_to) {
-      // Stepping down during a transfer: see whether the target takes over.
-      watch_ = transfer_watch{*l->transfer_to, term_, l->transfer_elapsed};
-    }
-    fail_reads_(*out);
-  }
+  if (out != nullptr && (changed || was_leader)) fail_reads_(*out);
   role_.template emplace<follower_state>();
   leader_ = std::move(leader);
   // A leader's election clock did not run; start it afresh.

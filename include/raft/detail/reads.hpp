@@ -87,6 +87,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::leader_read_(leader_state& l, std::uint64_t id, s
     round_answered_(l, nullptr, 0, out);  // a one-node cluster confirms at once
   } else {
     l.round_wanted = true;  // begins when the round in flight is answered, or at the next heartbeat
+    round_answered_(l, nullptr, 0, out);  // (at once if this node is a quorum by itself)
   }
 }
 
