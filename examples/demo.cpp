@@ -231,6 +231,10 @@ class cluster {
       const std::string t = std::to_string(term);
       const bool one = who.find(' ') == std::string::npos;
       switch (role) {
+        case raft::role::pre_candidate:
+          say(who + (one ? " times" : " time") + " out and ask" + (one ? "s" : "") +
+              " whether it could win (pre-vote for term " + std::to_string(term + 1) + ")");
+          break;
         case raft::role::candidate:
           say(who + (one ? " times" : " time") + " out and stand" + (one ? "s" : "") + " for election: term " + t);
           break;

@@ -134,8 +134,8 @@ int main(int argc, char** argv) {
   peer_case(cl, "meant for another node", frame(kv::encode_handshake("e2e", 1, 3)), "handshake addressed to node 3");
   {
     auto b = frame(kv::encode_handshake("e2e", 3, 2));
-    // wire format version 1, unknown message type 9
-    auto g = frame({std::byte{raft::wire_format_version}, std::byte{0x09}, std::byte{0x01}, std::byte{0x02}});
+    // our wire format version, unknown message type 0x7f
+    auto g = frame({std::byte{raft::wire_format_version}, std::byte{0x7f}, std::byte{0x01}, std::byte{0x02}});
     b.insert(b.end(), g.begin(), g.end());
     peer_case(cl, "undecodable frame after a valid handshake", b, "undecodable frame of 4 bytes: unknown message type");
   }
@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
     b.insert(b.end(), g.begin(), g.end());
     peer_case(cl, "frame in a newer wire format after a valid handshake", b,
               "unknown wire format version: this peer speaks a newer (or corrupt) format at offset 1 (peer speaks wire "
-              "format 7, we speak 1)");
+              "format 7, we speak " + std::to_string(raft::wire_format_version) + ")");
   }
   {
     // A well-formed message whose `from` contradicts the handshake (node 3).

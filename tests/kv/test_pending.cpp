@@ -118,6 +118,8 @@ namespace {
 
 /// Five raft::nodes in one process on a network the test controls message by
 /// message; node 1 ("A") is the kv-server whose pending requests we follow.
+/// Elections are forced by ticking one node only, so PreVote and leader
+/// stickiness (which would rightly refuse them) are off.
 class five_nodes {
  public:
   using node = raft::node<>;
@@ -127,7 +129,8 @@ class five_nodes {
 
   five_nodes() {
     for (std::uint64_t id = 1; id <= 5; ++id)
-      nodes_.emplace_back(raft::config<std::uint64_t>{.id = id, .voters = {1, 2, 3, 4, 5}, .random_seed = 7});
+      nodes_.emplace_back(raft::config<std::uint64_t>{
+          .id = id, .voters = {1, 2, 3, 4, 5}, .pre_vote = false, .check_quorum = false, .random_seed = 7});
   }
 
   node& at(std::uint64_t id) { return nodes_[id - 1]; }
@@ -268,7 +271,8 @@ TEST_CASE("pending: with 3 nodes the old request is answered once the new leader
   using node = raft::node<>;
   std::vector<node> n;
   for (std::uint64_t id = 1; id <= 3; ++id)
-    n.emplace_back(raft::config<std::uint64_t>{.id = id, .voters = {1, 2, 3}, .random_seed = 9});
+    n.emplace_back(raft::config<std::uint64_t>{
+        .id = id, .voters = {1, 2, 3}, .pre_vote = false, .check_quorum = false, .random_seed = 9});
   std::deque<node::message_type> net;
   node::output_type out;
   kv::pending_requests pending;
