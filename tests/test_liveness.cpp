@@ -470,8 +470,29 @@ TEST_CASE("Lease reads: answered at once while a quorum's acknowledgements are f
   m.elect(1);
   m.tick_all(2);
   REQUIRE(m.at(1).lease_valid());
-  m.cut.insert({1, 3});
+  m.cut.insert({1, 3});  // 3 misses the next entry: no TimeoutNow can go to it
+  REQUIRE(m.at(1).propose(raft::bytes("x"), m.out(1)).ok());
+  m.tick_all(2);
   REQUIRE(m.at(1).transfer_leadership(3, m.out(1)) == raft::transfer_status::started);
+  CHECK(!m.at(1).lease_valid());
+  m.tick_all(12);  // the target is unreachable: the transfer aborts
+  REQUIRE(m.transfers[1].back().outcome == raft::transfer_outcome::aborted);
+  CHECK(m.at(1).lease_valid());  // no TimeoutNow left: the lease is back
+  // Once a TimeoutNow left, the lease stays off for the term even if the
+  // transfer aborts: that message may still arrive, late, and start an
+  // election that ignores stickiness.
+  m.heal();
+  bool lost = false;
+  m.drop = [&](const msg& mm) {
+    const bool t = std::holds_alternative<raft::timeout_now>(mm.body);
+    lost = lost || t;
+    return t;
+  };
+  REQUIRE(m.at(1).transfer_leadership(2, m.out(1)) == raft::transfer_status::started);
+  m.tick_all(12);
+  REQUIRE(lost);
+  REQUIRE(m.transfers[1].back().outcome == raft::transfer_outcome::aborted);
+  REQUIRE(m.at(1).is_leader());
   CHECK(!m.at(1).lease_valid());
 }
 

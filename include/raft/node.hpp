@@ -8,6 +8,8 @@
 //   step(msg, out)          a message from a peer arrived
 //   propose(cmd, out)       a client asks the leader to replicate a command
 //   persisted(write, out)   the caller made the node's Log writes durable, up to `write`
+//   read_index(id, out)     a client wants a linearizable read (answered in a later out.reads)
+//   transfer_leadership(to, out), report_unreachable(peer, out), report_snapshot(peer, ok, out)
 //
 // Each call appends what it produced to an output (raft/output.hpp): the Log
 // write to make durable, messages to send, committed entries to apply, and
@@ -47,6 +49,8 @@
 //   detail/follower_append.hpp   follower: the AppendEntries consistency check and truncation (§5.3)
 //   detail/snapshot_transfer.hpp compaction and chunked InstallSnapshot (§7, thesis §5)
 //   detail/durability.hpp        Log writes, persisted(), held acknowledgements (thesis §10.2.1)
+//   detail/leadership.hpp        leadership transfer (thesis §3.10), forwarding, back-pressure, status()
+//   detail/reads.hpp             ReadIndex and leases over heartbeat rounds (thesis §6.4, §6.4.1)
 // Per-peer state lives in a tracker keyed by node id (raft/tracker.hpp) and
 // every quorum question goes through raft/quorum.hpp, which takes a
 // configuration (a majority, or joint).
@@ -287,6 +291,7 @@ class node {
     // Leadership transfer (thesis §3.10).
     std::optional<node_id> transfer_to;
     std::uint32_t transfer_elapsed = 0;
+    bool sent_timeout_now = false;  // in this term: no more lease reads (see reads.hpp)
     // Heartbeat rounds (ReadIndex, leases): every append_request carries
     // `round`; a quorum echoing round r confirms every read waiting for r.
     std::uint64_t round = 1;

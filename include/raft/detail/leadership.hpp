@@ -47,6 +47,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::maybe_send_timeout_now_(leader_state& l, const no
   if (!l.transfer_to || !(*l.transfer_to == to)) return;
   if (pr.match == log_->last_index()) {
     send_(to, timeout_now{}, out);
+    l.sent_timeout_now = true;
     trace_(trace_kind::timeout_now_sent, to, pr.match.value);
   } else {
     send_append_(to, pr, out);

@@ -27,7 +27,10 @@
 // time t or later, no other leader can exist before t + election_ticks on
 // their clocks; the leader, allowing for drift, serves reads at once until
 // t + election_ticks - max_clock_drift_ticks on its own clock. A transfer in
-// progress suspends the lease (its TimeoutNow overrides stickiness).
+// progress suspends the lease (its TimeoutNow overrides stickiness), and once
+// a TimeoutNow left, the lease is off for the rest of the term: the transfer
+// may abort, but a TimeoutNow delayed in the network can still start an
+// election that ignores stickiness, at any later time.
 #pragma once
 
 #include "../node.hpp"
@@ -54,7 +57,7 @@ read_status node<Tr, Lg, Ck, Rn, Tc>::read_index(std::uint64_t id, output_type& 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 bool node<Tr, Lg, Ck, Rn, Tc>::lease_valid() const noexcept {
   const auto* l = std::get_if<leader_state>(&role_);
-  if (l == nullptr || !cfg_.lease_reads || !l->committed_in_term || l->transfer_to) return false;
+  if (l == nullptr || !cfg_.lease_reads || !l->committed_in_term || l->transfer_to || l->sent_timeout_now) return false;
   const std::uint64_t now = clock_.now();
   // The oldest round start a quorum vouches for (stored + 1; 0: none).
   const std::optional<std::uint64_t> from = conf_.template committed<std::uint64_t>([&](const node_id& id) {
