@@ -317,6 +317,22 @@ TEST_CASE("Leadership transfer to a lagging follower brings it up to date first"
   CHECK(n.applied[3].size() >= 21);
 }
 
+TEST_CASE("Leadership transfer to a follower that needs a snapshot: TimeoutNow once it is installed",
+          "[liveness][transfer]") {
+  net n(3);
+  n.elect(1);
+  n.isolate(3);
+  for (int k = 0; k < 5; ++k) REQUIRE(n.at(1).propose(raft::bytes("s"), n.out(1)).ok());
+  n.tick_all(2);
+  REQUIRE(n.at(1).compact(n.at(1).applied_index(), raft::bytes("image"), n.out(1)) == raft::compact_status::ok);
+  n.collect(1);
+  n.heal();
+  REQUIRE(n.at(1).transfer_leadership(3, n.out(1)) == raft::transfer_status::started);
+  for (int k = 0; k < 10 && !n.at(3).is_leader(); ++k) n.tick_all();
+  CHECK(n.at(3).is_leader());
+  CHECK(n.at(3).log().snapshot_index() == index_t{6});
+}
+
 TEST_CASE("A transfer to an unreachable target aborts after an election timeout; proposals resume",
           "[liveness][transfer]") {
   net n(3);
