@@ -360,26 +360,57 @@ TEST_CASE("reads during partitions and leader changes, ReadIndex and leases, are
     };
     std::vector<issued> reads;
     std::uint64_t k = 0;
-    for (int round = 0; round < 200; ++round) {
+    // Clients: a write through the leader, three reads at random nodes.
+    const auto clients = [&] {
       if (auto l = c.leader()) (void)c.propose_at(*l, "w-" + std::to_string(k++));
       for (int r = 0; r < 3; ++r) {
         const node_id at = 1 + c.rand(5);
         const auto mode = lease && c.rand(2) ? raft::read_mode::lease : raft::read_mode::read_index;
-        reads.push_back({c.read_at(at, mode), mode, c.node(at).is_leader()});
+        const auto id = c.read_at(at, mode);
+        reads.push_back({id, mode, c.node(at).is_leader()});
       }
+    };
+    const auto calm = [&] {
+      c.heal();
+      for (node_id x = 1; x <= 5; ++x)
+        for (node_id y = 1; y <= 5; ++y) c.set_delay(x, y, 0);
+    };
+    for (int round = 0; round < 200; ++round) {
+      clients();
       const auto what = c.rand(100);
       if (what < 8) {
         if (auto l = c.leader()) c.isolate(*l);  // the old leader keeps getting reads
       } else if (what < 14) {
         c.isolate(1 + c.rand(5));
       } else if (what < 30) {
-        c.heal();
+        calm();
       } else if (what < 36) {
         if (auto l = c.leader()) (void)c.transfer_at(*l, 1 + c.rand(5));
+      } else if (what < 39) {
+        // A gray failure: the links into the leader slow down tick by tick
+        // (answers to its heartbeat rounds arrive later and later, but keep
+        // arriving), then its outgoing links fail. The others elect a new
+        // leader while answers to the old one's rounds are on their way.
+        if (auto l = c.leader()) {
+          const auto step = static_cast<std::uint32_t>(4 + c.rand(5));
+          for (std::uint32_t tick = 1; tick <= 40; ++tick) {
+            for (node_id j = 1; j <= 5; ++j)
+              if (j != *l) c.set_delay(j, *l, tick * step);
+            clients();
+            c.run_ticks(1);
+          }
+          for (node_id j = 1; j <= 5; ++j)
+            if (j != *l) c.set_link_one_way(*l, j, false);
+          for (int tick = 0; tick < 40; ++tick) {
+            clients();
+            c.run_ticks(1);
+          }
+          calm();
+        }
       }
       c.run_units_until([] { return false; }, 1 + c.rand(30));
     }
-    c.heal();
+    calm();
     REQUIRE(c.one("z", 5, 1000));
     c.run_ticks(5);
     std::uint64_t ok_index = 0, ok_lease = 0, ok_follower = 0, failed = 0;
