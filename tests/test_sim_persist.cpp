@@ -270,9 +270,23 @@ churn_disk async_disk(std::uint64_t seed) {
   return {sim::durability::async, static_cast<std::uint32_t>(5 + (seed * 7919) % 56), (seed / 2) % 2 == 0};
 }
 
-void churn(std::uint64_t seed, bool unreliable, int iterations, std::uint64_t snapshot_every = 0,
-           churn_disk disk = {}) {
+/// Whether a seed's churn runs with lease reads (a quarter-period pattern of
+/// the seed, independent of the network, snapshot and disk choices).
+bool lease_seed(std::uint64_t seed) { return (seed >> 2) % 2 == 1; }
+
+/// Random crashes, restarts and partitions while clients propose; clients
+/// also read at random nodes (lease or ReadIndex, the cluster checks every
+/// answer for linearizability) and the leader is sometimes asked to hand
+/// over leadership. Then everything heals and every committed command must
+/// be on every node.
+struct churn_stats {
+  std::uint64_t reads_ok = 0, reads_failed = 0, writes_ok = 0, transfers = 0;
+};
+
+churn_stats churn(std::uint64_t seed, bool unreliable, int iterations, std::uint64_t snapshot_every = 0,
+                  churn_disk disk = {}, bool lease_reads = false) {
   sim::options o{.nodes = 5, .seed = seed};
+  o.lease_reads = lease_reads;
   o.disk = disk.mode;
   o.max_disk_delay = disk.max_delay;
   o.torn_crashes = disk.torn;
@@ -287,12 +301,21 @@ void churn(std::uint64_t seed, bool unreliable, int iterations, std::uint64_t sn
     o.duplicate = 0.05;
   }
   cluster c(o);
-  for (int iter = 0; iter < iterations; ++iter) c.churn_round();
+  for (int iter = 0; iter < iterations; ++iter) {
+    for (int r = static_cast<int>(c.rand(4)); r > 0; --r) {
+      const node_id at = 1 + c.rand(5);
+      if (c.up(at)) (void)c.read_at(at, lease_reads && c.rand(2) ? raft::read_mode::lease : raft::read_mode::read_index);
+    }
+    if (c.rand(100) < 4)
+      if (auto l = c.leader()) (void)c.transfer_at(*l, 1 + c.rand(5));
+    c.churn_round();
+  }
   // Every node that applied something agrees with the rest (checked all along);
   // now heal and make sure all committed commands reach everyone.
   c.calm_network();
   REQUIRE(c.converge(3000));
   for (node_id i = 1; i <= 5; ++i) REQUIRE(c.applied(i).size() == c.committed().size());
+  return {c.hist().reads_ok(), c.hist().reads_failed(), c.hist().writes_ok(), c.transfers().size()};
 }
 }  // namespace
 
@@ -341,29 +364,41 @@ TEST_CASE("churn with asynchronous durability: a crash loses every write not rep
           "[sim][persist][churn][async]") {
   for (auto seed : sim::seeds(10)) {
     INFO("seed " << seed);
-    churn(seed, seed % 2 == 0, 200, 0, async_disk(seed));
+    INFO("lease_reads=" << (lease_seed(seed) ? "on" : "off"));
+    churn(seed, seed % 2 == 0, 200, 0, async_disk(seed), lease_seed(seed));
   }
 }
 
 namespace {
 /// RAFT_SOAK_SEEDS seeds (default 500) of churn, half of them on an
-/// unreliable network, a third compacting often; `disk` picks the durability
-/// model per seed. A violation names the seed to replay.
+/// unreliable network, a third compacting often, half with lease reads
+/// (lease_seed()); `disk` picks the durability model per seed. A violation
+/// names the seed to replay (and whether leases were on: the seed decides).
 template <class DiskFn>
 void soak(const char* what, DiskFn disk) {
   const auto n = sim::env_u64("RAFT_SOAK_SEEDS", 500);
   const auto first = sim::env_u64("RAFT_SOAK_FIRST_SEED", 1000);
-  std::uint64_t ran = 0;
+  std::uint64_t ran = 0, leased = 0;
+  churn_stats total;
   for (auto seed : sim::seeds(n, first)) {
-    INFO("replay with RAFT_SIM_SEED=" << seed);
+    const bool lease = lease_seed(seed);
+    INFO("replay with RAFT_SIM_SEED=" << seed << " (lease_reads=" << (lease ? "on" : "off") << ")");
     try {
-      churn(seed, seed % 2 == 0, 60, seed % 3 == 0 ? 10 : 0, disk(seed));
+      const auto st = churn(seed, seed % 2 == 0, 60, seed % 3 == 0 ? 10 : 0, disk(seed), lease);
+      total.reads_ok += st.reads_ok;
+      total.reads_failed += st.reads_failed;
+      total.writes_ok += st.writes_ok;
+      total.transfers += st.transfers;
     } catch (const sim::violation& v) {
-      FAIL(v.what() << " (replay with RAFT_SIM_SEED=" << seed << ")");
+      FAIL(v.what() << " (lease_reads=" << (lease ? "on" : "off") << "; replay with RAFT_SIM_SEED=" << seed << ")");
     }
     ++ran;
+    leased += lease ? 1 : 0;
   }
-  WARN(what << " ran " << ran << " seeds");
+  WARN(what << " ran " << ran << " seeds, " << leased << " of them with lease reads; " << total.reads_ok
+              << " reads served (checked linearizable), " << total.reads_failed << " failed, " << total.writes_ok
+              << " writes completed, " << total.transfers << " transfer events");
+  if (ran > 20) CHECK(total.reads_ok > ran);  // the reads are really exercised
   CHECK(ran == (std::getenv("RAFT_SIM_SEED") ? 1 : n));
 }
 }  // namespace

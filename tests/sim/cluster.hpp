@@ -22,9 +22,21 @@
 // Completeness and State Machine Safety, plus gapless exactly-once application.
 // A violation throws sim::violation with a description; every run is a pure
 // function of its seed.
+//
+// Clients. propose_at() records a client write; it completes when the node
+// that proposed it applies the entry at the proposal's index with the
+// proposal's term (the client learns it committed). read_at() issues a read
+// (node::read_index) with a fresh id; it completes when that node's output
+// lists it in `reads` - it observes the node's applied index at that moment,
+// after the output's snapshot and committed entries were applied - or fails
+// with no value (`failed_reads`, or a refusal). Every completed read is
+// checked for linearizability against the writes and reads that completed
+// before it began (tests/sim/history.hpp explains why that check is exact).
 #pragma once
 
 #include <raft/raft.hpp>
+
+#include "history.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -45,10 +57,6 @@ namespace sim {
 using raft::index_t;
 using raft::term_t;
 using node_id = std::uint64_t;
-
-struct violation : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 /// One Log write operation, as the simulated disk sees it.
 struct disk_op {
@@ -155,14 +163,17 @@ struct options {
 
 class cluster {
  public:
-  explicit cluster(options o) : opt_(o), rng_state_(o.seed * 0x9e3779b97f4a7c15ull + 1) {
+  explicit cluster(options o) : opt_(o), rng_state_(o.seed * 0x9e3779b97f4a7c15ull + 1), hist_(o.seed) {
     for (std::size_t i = 1; i <= opt_.nodes; ++i) voters_.push_back(i);
     disks_.resize(opt_.nodes + 1);
     nodes_.resize(opt_.nodes + 1);
     applied_.resize(opt_.nodes + 1);
+    pending_reads_.resize(opt_.nodes + 1);
+    pending_writes_.resize(opt_.nodes + 1);
     checked_upto_.resize(opt_.nodes + 1);
     for (node_id i = 1; i <= opt_.nodes; ++i) start_(i, raft::memory_log<>{});
     links_.assign((opt_.nodes + 1) * (opt_.nodes + 1), true);
+    link_delay_.assign((opt_.nodes + 1) * (opt_.nodes + 1), 0);
   }
 
   // ------------------------------------------------------------ topology
@@ -180,6 +191,11 @@ class cluster {
     links_[b * (opt_.nodes + 1) + a] = on;
   }
   [[nodiscard]] bool linked(node_id a, node_id b) const { return links_[a * (opt_.nodes + 1) + b]; }
+  /// Cuts or restores one direction only: messages from `from` to `to`.
+  void set_link_one_way(node_id from, node_id to, bool on) { links_[from * (opt_.nodes + 1) + to] = on; }
+  /// Messages from `from` to `to` sent from now on take `extra` more units
+  /// (0: back to normal). heal() does not reset it.
+  void set_delay(node_id from, node_id to, std::uint32_t extra) { link_delay_[from * (opt_.nodes + 1) + to] = extra; }
   /// Cuts every link of `i`.
   void isolate(node_id i) {
     for (node_id j = 1; j <= opt_.nodes; ++j)
@@ -215,6 +231,11 @@ class cluster {
     d.flushes.clear();
     nodes_[i].reset();
     applied_[i].clear();
+    // Its clients never hear back.
+    for (auto id : pending_reads_[i]) hist_.abandon_read(id);
+    pending_reads_[i].clear();
+    for (const auto& [idx, w] : pending_writes_[i]) hist_.abandon_write(w.second);
+    pending_writes_[i].clear();
     ++crashes_;
   }
   void restart(node_id i) {
@@ -343,10 +364,44 @@ class cluster {
 
   /// Proposes `cmd` at node i; returns the result.
   raft::propose_result<node_id> propose_at(node_id i, const std::string& cmd) {
-    auto r = nodes_[i]->propose(raft::bytes(cmd), out_);
+    auto r = propose_(i, cmd);
     process_(i);
     return r;
   }
+
+  /// A client read at node i (node::read_index with a fresh id), in `mode`.
+  /// Returns the read's id; read(id) says how it went. A refused read
+  /// (read_status other than ok) fails at once; last_read_status() says why.
+  std::uint64_t read_at(node_id i, raft::read_mode mode = raft::read_mode::read_index) {
+    const std::uint64_t id = hist_.invoke_read(i, now_);
+    last_read_status_ = nodes_[i]->read_index(id, out_, mode);
+    if (last_read_status_ == raft::read_status::ok) pending_reads_[i].insert(id);
+    else hist_.fail_read(id, i, now_);
+    ++read_status_[raft::to_string(last_read_status_)];
+    process_(i);
+    return id;
+  }
+  [[nodiscard]] raft::read_status last_read_status() const { return last_read_status_; }
+  /// The record of read `id`: done, failed, observed index, times.
+  [[nodiscard]] const history::read_rec& read(std::uint64_t id) const { return *hist_.read(id); }
+  [[nodiscard]] const history& hist() const { return hist_; }
+  /// How many read_at() calls read_index() answered with each read_status.
+  [[nodiscard]] const std::map<std::string, std::uint64_t>& read_statuses() const { return read_status_; }
+
+  /// Asks leader `from` to hand leadership to `to`; out.transfers of every
+  /// node are logged in transfers().
+  raft::transfer_status transfer_at(node_id from, node_id to) {
+    const auto st = nodes_[from]->transfer_leadership(to, out_);
+    process_(from);
+    return st;
+  }
+  struct transfer_rec {
+    node_id at;  // the node that reported it
+    node_id target;
+    raft::transfer_outcome outcome;
+    std::uint64_t time;
+  };
+  [[nodiscard]] const std::vector<transfer_rec>& transfers() const { return transfers_; }
 
   /// The 6.824 `one()`: submits `cmd` to whichever node is leader, retrying on
   /// leader changes, until at least `expected` live nodes have applied it.
@@ -391,8 +446,9 @@ class cluster {
     // AppendEntries per follower.
     if (auto l = leader()) {
       for (int p = 0; p < proposals; ++p)
-        if (!nodes_[*l]->propose(raft::bytes("churn-" + std::to_string(churn_cmds_++)), out_).ok())
-          fail_("a leader refused a proposal");
+        if (const auto r = propose_(*l, "churn-" + std::to_string(churn_cmds_++));
+            !r.ok() && r.status != raft::propose_status::transferring)
+          fail_(std::string("a leader refused a proposal: ") + raft::to_string(r.status));
       process_(*l);
     }
     const auto what = rand(100);
@@ -549,8 +605,9 @@ class cluster {
       return;
     }
     const std::uint32_t span = opt_.max_delay - opt_.min_delay + 1;
-    if (chance(opt_.duplicate)) net_.push({now_ + opt_.min_delay + rand(span), seq_++, m});
-    net_.push({now_ + opt_.min_delay + rand(span), seq_++, std::move(m)});
+    const std::uint64_t extra = link_delay_[m.from * (opt_.nodes + 1) + m.to];
+    if (chance(opt_.duplicate)) net_.push({now_ + extra + opt_.min_delay + rand(span), seq_++, m});
+    net_.push({now_ + extra + opt_.min_delay + rand(span), seq_++, std::move(m)});
   }
 
   /// Carries out node i's output: persist (now, or in the background), send,
@@ -561,6 +618,23 @@ class cluster {
     if (out_.snapshot) restore_(i, *out_.snapshot);
     for (auto& e : out_.committed) apply_(i, e);
     check_();
+    // Reads: served from the state machine as it is now, after the output's
+    // snapshot and committed entries.
+    for (const auto& r : out_.reads) {
+      if (pending_reads_[i].erase(r.id) == 0)
+        fail_("node " + std::to_string(i) + " answered read " + std::to_string(r.id) + ", which it does not hold");
+      const std::uint64_t observed = applied_[i].size();
+      if (observed < r.index.value)
+        fail_("node " + std::to_string(i) + " answered read " + std::to_string(r.id) + " at read index " +
+              std::to_string(r.index.value) + " but has applied only " + std::to_string(observed));
+      hist_.complete_read(r.id, i, observed, now_);
+    }
+    for (auto id : out_.failed_reads) {
+      if (pending_reads_[i].erase(id) == 0)
+        fail_("node " + std::to_string(i) + " failed read " + std::to_string(id) + ", which it does not hold");
+      hist_.fail_read(id, i, now_);
+    }
+    for (const auto& t : out_.transfers) transfers_.push_back({i, t.target, t.outcome, now_});
     for (auto& m : out_.messages) send_(std::move(m));
     out_.clear();
     if (w) {
@@ -607,6 +681,14 @@ class cluster {
     if (snap.term != committed_[k - 1].term) fail_("snapshot term differs from the committed entry's term");
     sm.assign(committed_.begin(), committed_.begin() + static_cast<std::ptrdiff_t>(k));
     ++restores_;
+    // The client of a write the snapshot covers learns its fate from the
+    // term at its index.
+    auto& pw = pending_writes_[i];
+    for (auto it = pw.begin(); it != pw.end() && it->first <= k;) {
+      if (committed_[it->first - 1].term == it->second.first) hist_.complete_write(it->second.second, it->first, now_);
+      else hist_.abandon_write(it->second.second);
+      it = pw.erase(it);
+    }
   }
 
  public:
@@ -633,6 +715,29 @@ class cluster {
       if (e.kind == raft::entry_kind::command) cmd_index_.emplace(e.data.str(), e.index);
     }
     sm.push_back(e);
+    // A client write proposed here at this index: done if it is this entry.
+    auto& pw = pending_writes_[i];
+    if (auto it = pw.find(e.index.value); it != pw.end()) {
+      if (it->second.first == e.term) hist_.complete_write(it->second.second, e.index.value, now_);
+      else hist_.abandon_write(it->second.second);
+      pw.erase(it);
+    }
+  }
+
+  /// node i's propose(), with the write recorded for the history.
+  raft::propose_result<node_id> propose_(node_id i, const std::string& cmd) {
+    const std::uint64_t id = hist_.invoke_write(i, now_);
+    auto r = nodes_[i]->propose(raft::bytes(cmd), out_);
+    if (r.ok()) {
+      auto [it, fresh] = pending_writes_[i].try_emplace(r.index.value, r.term, id);
+      if (!fresh) {  // an older proposal of ours lost this index (truncated): it never completes
+        hist_.abandon_write(it->second.second);
+        it->second = {r.term, id};
+      }
+    } else {
+      hist_.abandon_write(id);
+    }
+    return r;
   }
 
   void check_() {
@@ -709,10 +814,20 @@ class cluster {
   std::vector<std::vector<entry_type>> applied_;
   std::vector<index_t> checked_upto_;
   std::vector<bool> links_;
+  std::vector<std::uint32_t> link_delay_;  // extra units per directed link
   std::priority_queue<in_flight, std::vector<in_flight>, std::greater<>> net_;
   std::uint64_t now_ = 0, seq_ = 0, restarts_ = 0, crashes_ = 0, churn_cmds_ = 0;
   output_type out_;
   counters stats_;
+
+  // Clients (see the top of this file).
+  history hist_;
+  std::vector<std::set<std::uint64_t>> pending_reads_;  // per node: read ids it holds
+  // per node: index -> (term, write id) of its proposals not yet applied
+  std::vector<std::map<std::uint64_t, std::pair<term_t, std::uint64_t>>> pending_writes_;
+  raft::read_status last_read_status_ = raft::read_status::ok;
+  std::map<std::string, std::uint64_t> read_status_;
+  std::vector<transfer_rec> transfers_;
 
   std::vector<entry_type> committed_;
   std::vector<term_t> commit_term_;
