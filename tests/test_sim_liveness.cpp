@@ -250,8 +250,7 @@ TEST_CASE("leadership transfer under load: proposals are refused during it, the 
         e * c.opts().units_per_tick));
     CHECK(transferring >= 1);
     CHECK(c.node(t).term() > before);
-    // The old leader reports how it ended, once (which outcome: see the
-    // [!mayfail] test below).
+    // The old leader reports how it ended, once.
     REQUIRE(c.run_until([&] { return final_outcomes(c, l) == 1; }, e + 2));
     for (int u = 0; u < 10; ++u) {
       REQUIRE(c.propose_at(t, "after-" + std::to_string(u)).ok());
@@ -289,14 +288,10 @@ TEST_CASE("leadership transfer to a target far behind brings it up to date first
   }
 }
 
-// LIBRARY DEFECT (left failing on purpose): a transfer that worked is
-// reported `aborted`, never `succeeded`, by the old leader. become_follower_()
-// (detail/election.hpp) sets the new term (set_hard_state_) before it records
-// the transfer watch, so watch_->term is already the target's term, and
-// watch_transfer_() demands term_ > watch_->term: it never holds once the
-// target's messages arrive in that very term. An election timeout later
-// tick() reports the transfer aborted.
-TEST_CASE("a transfer that made the target leader is reported succeeded, not aborted", "[sim][liveness][transfer][!mayfail]") {
+// Regression: become_follower_() once recorded the transfer watch after
+// adopting the target's term, so the old leader could never see the target
+// lead in a newer term and reported every transfer that worked as aborted.
+TEST_CASE("a transfer that made the target leader is reported succeeded, not aborted", "[sim][liveness][transfer]") {
   for (auto seed : sim::seeds(3)) {
     INFO("seed " << seed);
     cluster c({.nodes = 3, .seed = seed});
