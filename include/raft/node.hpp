@@ -288,6 +288,7 @@ class node {
   };
   struct leader_state {
     tracker<node_id> peers;  // every member but this node
+    std::uint64_t ticks = 0; // ticks since it became leader (CheckQuorum's clock)
     // Leadership transfer (thesis §3.10).
     std::optional<node_id> transfer_to;
     std::uint32_t transfer_elapsed = 0;
@@ -341,6 +342,10 @@ class node {
   step_status on_pre_vote_response_(const node_id& from, term_t msg_term, const pre_vote_response& resp,
                                     output_type& out);
   void check_quorum_(leader_state& l, output_type& out);
+  void heard_from_(progress& pr) {
+    pr.recent_active = true;
+    pr.last_heard = std::get<leader_state>(role_).ticks;
+  }
   void reset_election_timer_();
   void become_follower_(term_t t, std::optional<node_id> leader, output_type* out);
   void become_leader_(output_type& out);

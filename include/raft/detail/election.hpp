@@ -20,11 +20,9 @@ void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
   }
   if (auto* l = std::get_if<leader_state>(&role_)) {
     if (l->transfer_to && ++l->transfer_elapsed >= cfg_.election_ticks) end_transfer_(*l, transfer_outcome::aborted, out);
-    if (++election_elapsed_ >= cfg_.election_ticks) {
-      election_elapsed_ = 0;
-      check_quorum_(*l, out);
-      if (!is_leader()) return;
-    }
+    ++l->ticks;
+    check_quorum_(*l, out);
+    if (!is_leader()) return;
     if (++heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
       begin_round_(*l, out);
@@ -35,20 +33,21 @@ void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
   if (++election_elapsed_ >= randomized_timeout_) campaign(out);
 }
 
-/// CheckQuorum (thesis §6.2): once per election timeout, a leader that did
-/// not hear from a quorum of voters since the last check steps down, so that
-/// a leader cut off from the cluster stops answering its clients within about
-/// one election timeout. Asked through the quorum rules, it holds for joint
-/// configurations too.
+/// CheckQuorum (thesis §6.2): a leader that has not heard from a quorum of
+/// voters within the last election timeout steps down, so that a leader cut
+/// off from the cluster stops answering its clients one election timeout
+/// after it last heard from its quorum. Checked at every tick (not once per
+/// timeout, which would allow up to two). Asked through the quorum rules, it
+/// holds for joint configurations too.
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::check_quorum_(leader_state& l, output_type& out) {
+  for (auto& [id, pr] : l.peers) pr.recent_active = l.ticks - pr.last_heard < cfg_.election_ticks;
   if (!cfg_.check_quorum) return;
   const bool alive = conf_.has_quorum([&](const node_id& id) {
     if (id == cfg_.id) return true;
     const progress* pr = l.peers.find(id);
     return pr != nullptr && pr->recent_active;
   });
-  for (auto& [id, pr] : l.peers) pr.recent_active = false;
   if (alive) return;
   trace_(trace_kind::quorum_lost);
   become_follower_(term_, std::nullopt, &out);
@@ -163,7 +162,6 @@ void node<Tr, Lg, Ck, Rn, Tc>::become_leader_(output_type& out) {
   role_.template emplace<leader_state>(std::move(l));
   leader_ = cfg_.id;
   heartbeat_elapsed_ = 0;
-  election_elapsed_ = 0;  // the leader's CheckQuorum clock
   record_change_(out);
   trace_(trace_kind::became_leader);
   // A new leader commits an entry of its own term at once (paper §8,

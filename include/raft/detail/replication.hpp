@@ -311,7 +311,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_response_(const node_id& from, c
   if (l == nullptr) return step_status::unexpected;
   progress& pr = *l->peers.find(from);
   if (resp.index > log_->last_index()) return step_status::malformed;  // about entries we never had
-  pr.recent_active = true;
+  heard_from_(pr);
   round_answered_(*l, &pr, resp.round, out);
   if (!is_leader()) return step_status::ok;
   if (resp.success) {

@@ -131,7 +131,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_snapshot_response_(const node_id& from,
   progress& pr = *l->peers.find(from);
   if (resp.installed) {
     if (resp.last_index > log_->last_index()) return step_status::malformed;  // beyond anything we hold
-    pr.recent_active = true;
+    heard_from_(pr);
     pr.acknowledge(resp.last_index);
     if (pr.state == replication_state::snapshot) trace_(trace_kind::snapshot_sent, from, pr.snap_index.value);
     pr.snapshot_backoff = pr.snapshot_backoff_next = 0;
@@ -144,7 +144,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_snapshot_response_(const node_id& from,
   // what we sent is valid but late: it answers chunks sent before we went
   // back (go-back-N), and says the follower holds more than we thought.
   if (resp.offset > pr.snap_total) return step_status::malformed;
-  pr.recent_active = true;
+  heard_from_(pr);
   switch (resp.refusal) {
     case snapshot_refusal::none:
       if (resp.offset > pr.snap_acked) {
