@@ -3,7 +3,7 @@
 //   kv-server --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
 //             --data /tmp/kv1 --listen 127.0.0.1:8001
 //             [--client-addrs 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003]
-//             [--durability async|sync]
+//             [--durability async|sync] [--reads index|log] [--lease-reads]
 //
 // One event-loop thread, one poll() loop; with --durability async (the
 // default) a second thread, the writer, does the fdatasync()s (flusher.hpp).
@@ -33,9 +33,14 @@
 //      then queue every message to its peer (a leader's AppendEntries leave
 //      before its own copy is durable), then restore the state machine if the
 //      output carries a snapshot, then apply the committed entries and answer
-//      the clients waiting on them (matched by index and term), then log role
-//      changes; then, if --snapshot-every entries were applied since the last
-//      snapshot, serialize the store, node.compact() and carry out that too;
+//      the clients waiting on them (matched by index and term), then serve
+//      the ReadIndex reads the output confirmed (out.reads) from the store
+//      and answer the failed ones (out.failed_reads) "not leader", then log
+//      role changes and transfers - and if this node just lost its
+//      leadership, answer every write still waiting "leadership lost,
+//      outcome unknown"; then, if --snapshot-every entries were applied
+//      since the last snapshot, serialize the store, node.compact() and
+//      carry out that too;
 //   5. write what can be written without blocking.
 // Nothing that promises durable state leaves the process before that state
 // is on disk, in either mode: the node holds acknowledgements and vote grants
