@@ -19,7 +19,12 @@
 //      and a PUT to it. Asserts: the GET gets 503 "not leader" and the PUT
 //      503 "leadership lost" (or "not leader"/"no leader" if it arrived after
 //      the step-down) within 1 s + slack - far below the 5 s request timeout;
-//      the old leader steps down within 2 election timeouts (800 ms) + slack;
+//      the old leader steps down within 2 election timeouts (400 ms) + slack
+//      (CheckQuorum runs once per election timeout, so a leader cut off just
+//      after a check steps down at the second one); a GET and a PUT whose
+//      clients closed their connections before the step-down are discarded
+//      (reads_failed counts both reads, nothing is left pending, the
+//      process lives);
 //      a new leader among the two others within 2 * 400 ms + slack (two
 //      maximal randomised election timeouts); the isolated node's term does
 //      not move while it is cut off (PreVote); after the switch is off again
@@ -31,6 +36,7 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -217,6 +223,20 @@ int main(int argc, char** argv) {
     const std::int64_t t0 = kv::now_ms();
     if (iso.status != 200) fail("isolate: got %d '%s'", iso.status, iso.body.c_str());
     say("isolated leader %" PRIu64 " (term %" PRIu64 ")", leader, old_term);
+    // Two clients that give up at once: a GET and a PUT sent, then the
+    // connection closed. The server must discard their answers when the
+    // node fails them (checked below through /status and the process).
+    for (const char* req : {"GET /kv/warmup HTTP/1.1\r\nHost: x\r\n\r\n",
+                            "PUT /kv/gone HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\ng"}) {
+      const int fd = kv::connect_with_timeout(cl.http(leader), 1000);
+      if (fd < 0) {
+        fail("cannot connect to the isolated leader");
+        continue;
+      }
+      kv::write_all(fd, req, std::strlen(req), kv::now_ms() + 1000);
+      ::usleep(20 * 1000);  // let the server take it before the client goes
+      ::close(fd);
+    }
     std::thread g([&] { get_a = ask(cl.http(leader), "GET", "/kv/warmup"); });
     std::thread p([&] {
       put_a = ask(cl.http(leader), "PUT", "/kv/partitioned", "z", "X-Client-Id: 77\r\nX-Request-Id: 1\r\n");
@@ -277,6 +297,19 @@ int main(int argc, char** argv) {
     if (late.status != 503 && late.status != 307 && late.status != 421)
       fail("GET to the stepped-down leader: got %d '%s', want a redirect or 503", late.status, late.body.c_str());
     if (late.ms > 500) fail("GET to the stepped-down leader took %" PRId64 " ms", late.ms);
+    {
+      const std::string body = status_body(cl, leader);
+      const auto failed_reads = std::strtoull(kvtest::json_field(body, "reads_failed").c_str(), nullptr, 10);
+      const auto pending_reads = kvtest::json_field(body, "pending_reads");
+      const auto pending_writes = kvtest::json_field(body, "pending_writes");
+      say("old leader: reads_failed %llu, pending_reads %s, pending_writes %s", failed_reads, pending_reads.c_str(),
+          pending_writes.c_str());
+      if (!cl.alive(leader)) fail("the old leader died after its clients went away");
+      if (failed_reads < 2) fail("the old leader failed %llu reads, want 2 (one of them abandoned by its client)", failed_reads);
+      if (pending_reads != "0" || pending_writes != "0")
+        fail("the old leader still holds reads (%s) or writes (%s) after stepping down", pending_reads.c_str(),
+             pending_writes.c_str());
+    }
     // PreVote: cut off, it never raises its term.
     ::usleep(static_cast<useconds_t>(3 * max_election_ms * 1000));
     const auto iso_s = cl.status(leader);
