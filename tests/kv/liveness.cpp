@@ -29,9 +29,15 @@
 //      maximal randomised election timeouts); the isolated node's term does
 //      not move while it is cut off (PreVote); after the switch is off again
 //      it rejoins as a follower without deposing the new leader.
+//   4. lease reads: a second cluster with --lease-reads; its leader is cut
+//      off while a client keeps sending it lease GETs and the two others
+//      elect a new leader that writes k=v2. Asserts that no lease GET on the
+//      old leader that began after v2 was acknowledged returned the old
+//      value, and that the old leader served none later than one election
+//      timeout (200 ms) after the cut (its lease is 200 - 2 * 10 ms long).
 // Slack (default 300 ms) covers status polling and scheduling on a loaded
 // 2-core machine. A sanitizer report or FATAL line in any server log fails.
-// Bounded: about 15 s.
+// Bounded: about 10 s.
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
@@ -343,18 +349,102 @@ int main(int argc, char** argv) {
     }
   }
 
-  for (std::uint64_t id = 1; id <= 3; ++id) cl.kill(id, SIGTERM);
-  for (std::uint64_t id = 1; id <= 3; ++id) {
-    auto st = cl.wait_exit(id, 5000);
-    if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " did not shut down cleanly on SIGTERM", id);
+  auto finish = [&](kvtest::cluster& c) {
+    for (std::uint64_t id = 1; id <= 3; ++id) c.kill(id, SIGTERM);
+    for (std::uint64_t id = 1; id <= 3; ++id) {
+      auto st = c.wait_exit(id, 5000);
+      if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " did not shut down cleanly on SIGTERM", id);
+    }
+    for (std::uint64_t id = 1; id <= 3; ++id) {
+      const std::string log = c.read_log(id);
+      for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "FATAL",
+                              "raft invariant broken", "raft did not fail every pending read"})
+        if (log.find(bad) != std::string::npos)
+          fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, bad, c.log_path(id).c_str());
+    }
+  };
+  finish(cl);
+
+  // ------------------------------------- 4. lease reads across a partition
+  {
+    std::vector<std::string> largs = args;
+    largs.emplace_back("--lease-reads");
+    kvtest::cluster lc(argv[1], 3, largs);
+    if (keep) lc.keep_dir();
+    for (std::uint64_t id = 1; id <= 3; ++id) lc.start(id);
+    const std::uint64_t ll = lc.wait_leader(10000);
+    if (ll == 0) {
+      fail("lease cluster: no leader within 10 s");
+    } else if (!put(lc, ll, "k", "v1")) {
+      fail("lease cluster: PUT k=v1 failed");
+    } else {
+      ::usleep(100 * 1000);  // heartbeats acknowledged: the lease holds
+      const answer warm = ask(lc.http(ll), "GET", "/kv/k?lease=1", {}, {}, 2000);
+      if (warm.status != 200 || warm.body != "v1")
+        fail("lease cluster: lease GET before the partition: %d '%s'", warm.status, warm.body.c_str());
+      // Cut the leader off and read from it in a loop, with leases, while
+      // the others elect a new leader that writes k=v2. No lease read the old
+      // leader serves may begin after v2 was acknowledged.
+      ask(lc.http(ll), "POST", "/debug/isolate?on=1");
+      const std::int64_t t0 = kv::now_us();
+      std::atomic<bool> stop{false};
+      struct got {
+        std::int64_t call = 0, ret = 0;
+        int status = 0;
+        std::string body;
+      };
+      std::vector<got> reads;
+      std::thread reader([&] {
+        kv::http_client c(lc.http(ll));
+        while (!stop.load()) {
+          got g;
+          g.call = kv::now_us();
+          auto r = c.request("GET", "/kv/k?lease=1", {}, {}, 3000);
+          g.ret = kv::now_us();
+          if (r.what == kv::http_client::outcome::ok) {
+            g.status = r.resp.status;
+            g.body = r.resp.body;
+          }
+          reads.push_back(g);
+          if (g.status != 200) ::usleep(5 * 1000);
+        }
+      });
+      std::uint64_t nl = 0;
+      std::int64_t v2_acked = 0;
+      while (kv::now_us() < t0 + 3'000'000 && v2_acked == 0) {
+        for (std::uint64_t id = 1; id <= 3 && nl == 0; ++id)
+          if (id != ll)
+            if (auto st = lc.status(id, 200); st && st->role == "leader") nl = id;
+        if (nl != 0 && put(lc, nl, "k", "v2")) v2_acked = kv::now_us();
+        else ::usleep(10 * 1000);
+      }
+      ::usleep(600 * 1000);  // past the old leader's step-down
+      stop = true;
+      reader.join();
+      std::int64_t last_served = -1;
+      std::size_t served = 0, stale = 0, refused = 0;
+      for (const auto& g : reads) {
+        if (g.status == 200) {
+          ++served;
+          last_served = std::max<std::int64_t>(last_served, (g.ret - t0) / 1000);
+          if (v2_acked != 0 && g.call > v2_acked && g.body != "v2") ++stale;
+        } else {
+          ++refused;
+        }
+      }
+      say("lease reads on the isolated leader: %zu served (the last one answered %" PRId64
+          " ms after the cut), %zu refused; new leader %" PRIu64 " acknowledged k=v2 %" PRId64 " ms after the cut",
+          served, last_served, refused, nl, v2_acked == 0 ? -1 : (v2_acked - t0) / 1000);
+      if (v2_acked == 0) fail("lease cluster: no new leader acknowledged k=v2 within 3 s of the cut");
+      if (stale != 0) fail("lease cluster: %zu lease reads on the old leader began after k=v2 was acknowledged and returned v1", stale);
+      if (last_served > election_ms)
+        fail("lease cluster: the isolated leader served a lease read %" PRId64 " ms after the cut (lease: under %" PRId64
+             " ms)", last_served, election_ms);
+      if (refused == 0) fail("lease cluster: the isolated leader never refused a read");
+    }
+    finish(lc);
   }
-  for (std::uint64_t id = 1; id <= 3; ++id) {
-    const std::string log = cl.read_log(id);
-    for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "FATAL",
-                            "raft invariant broken", "raft did not fail every pending read"})
-      if (log.find(bad) != std::string::npos)
-        fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, bad, cl.log_path(id).c_str());
-  }
+
   if (failures != 0) {
     cl.keep_dir();
     say("liveness FAILED with %d failure(s); seed %" PRIu64, failures, seed);
