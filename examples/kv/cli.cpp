@@ -1,8 +1,8 @@
 // examples/kv/cli.cpp - kv-cli: talk to a kv-server cluster, and measure it.
 //
 //   kv-cli [--servers HOST:PORT,...] [--timeout-ms N] put KEY VALUE
-//   kv-cli ... get KEY | del KEY | status
-//   kv-cli ... bench [--clients N] [--seconds S] [--value-size B] [--keys K]
+//   kv-cli ... get [--lease] KEY | del KEY | status | transfer N
+//   kv-cli ... bench [--op put|get] [--lease] [--clients N] [--seconds S] [--value-size B] [--keys K]
 //
 // Requests go to any server and follow 307 redirects to the leader. A write
 // carries a client id and request id, so when an answer is lost kv-cli can
@@ -12,6 +12,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -27,11 +28,14 @@ namespace {
                "kv-cli: %s\n"
                "usage: kv-cli [--servers HOST:PORT,...] [--timeout-ms N] COMMAND\n"
                "  put KEY VALUE     store VALUE under KEY\n"
-               "  get KEY           print the value of KEY (linearizable read)\n"
+               "  get [--lease] KEY print the value of KEY (linearizable read; --lease: a lease read,\n"
+               "                    which needs kv-server --lease-reads)\n"
                "  del KEY           delete KEY\n"
                "  status            print every server's /status\n"
-               "  bench [--clients N] [--seconds S] [--value-size B] [--keys K]\n"
-               "                    concurrent PUTs to the leader; prints writes/s and latency\n"
+               "  transfer N        move the leadership to node N (POST /admin/transfer?to=N on the\n"
+               "                    leader), then wait until node N leads\n"
+               "  bench [--op put|get] [--lease] [--clients N] [--seconds S] [--value-size B] [--keys K]\n"
+               "                    concurrent PUTs (default) or GETs to the leader; prints ops/s and latency\n"
                "--servers defaults to $KV_SERVERS, else 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003\n",
                why);
   std::exit(2);
@@ -73,7 +77,10 @@ kv::http_response_msg cluster_request(const std::vector<kv::endpoint>& servers, 
           continue;
         }
       }
-      const bool retry = (st == 503 && r.resp.header("x-outcome") == "not-applied") || st == 421;
+      // Not applied, or (a write with a request id, which the server
+      // deduplicates) leadership lost with the outcome unknown: retry.
+      const bool retry = (st == 503 && r.resp.header("x-outcome") == "not-applied") || st == 421 ||
+                         (st == 503 && r.resp.header("x-reason") == "leadership-lost" && !headers.empty());
       if (!retry) return r.resp;
       last_error = std::to_string(st) + " " + r.resp.body;
     } else if (r.what == kv::http_client::outcome::no_response && method == "GET") {
@@ -103,40 +110,103 @@ std::string json_field(const std::string& json, const std::string& name) {
   return v;
 }
 
+std::optional<kv::endpoint> find_leader(const std::vector<kv::endpoint>& servers, std::string* status, int attempts) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    for (const auto& s : servers) {
+      kv::http_client c(s);
+      auto r = c.request("GET", "/status", {}, {}, 1000);
+      if (r.what == kv::http_client::outcome::ok && json_field(r.resp.body, "role") == "leader") {
+        if (status != nullptr) *status = r.resp.body;
+        return s;
+      }
+    }
+    ::usleep(200 * 1000);
+  }
+  return std::nullopt;
+}
+
+/// kv-cli transfer N: asks the leader to hand its leadership to node N, then
+/// polls until node N reports itself leader (or the timeout).
+int transfer(const std::vector<kv::endpoint>& servers, const std::string& to, int timeout_ms) {
+  const std::int64_t deadline = kv::now_ms() + timeout_ms;
+  auto leader = find_leader(servers, nullptr, 25);
+  if (!leader) {
+    std::fprintf(stderr, "kv-cli transfer: no leader found\n");
+    return 1;
+  }
+  kv::http_client c(*leader);
+  auto r = c.request("POST", "/admin/transfer?to=" + to, {}, {}, 2000);
+  if (r.what != kv::http_client::outcome::ok) {
+    std::fprintf(stderr, "kv-cli transfer: %s: %s\n", leader->str().c_str(), r.error.c_str());
+    return 1;
+  }
+  std::printf("%s: %d %s", leader->str().c_str(), r.resp.status, r.resp.body.c_str());
+  if (r.resp.status != 202 && r.resp.status != 200) return 1;
+  const std::int64_t t0 = kv::now_ms();
+  while (kv::now_ms() < deadline) {
+    for (const auto& s : servers) {
+      kv::http_client q(s);
+      auto st = q.request("GET", "/status", {}, {}, 500);
+      if (st.what == kv::http_client::outcome::ok && json_field(st.resp.body, "role") == "leader" &&
+          json_field(st.resp.body, "id") == to) {
+        std::printf("node %s leads (term %s) after %" PRId64 " ms\n", to.c_str(), json_field(st.resp.body, "term").c_str(),
+                    kv::now_ms() - t0);
+        return 0;
+      }
+    }
+    ::usleep(20 * 1000);
+  }
+  kv::http_client q(*leader);
+  auto st = q.request("GET", "/status", {}, {}, 500);
+  std::fprintf(stderr, "kv-cli transfer: node %s does not lead after %d ms; old leader's /status: %s", to.c_str(),
+               timeout_ms, st.what == kv::http_client::outcome::ok ? st.resp.body.c_str() : "unreachable\n");
+  return 1;
+}
+
 int bench(const std::vector<kv::endpoint>& servers, int argc, char** argv, int i) {
   int clients = 16;
+  bool get = false, lease = false;
   double seconds = 10;
   std::size_t value_size = 100;
   int keys = 1000;
   for (; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--lease") {
+      lease = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(("missing value for " + a).c_str());
-    if (a == "--clients") clients = std::atoi(argv[++i]);
+    if (a == "--op") {
+      const std::string op = argv[++i];
+      if (op != "get" && op != "put") usage("--op must be put or get");
+      get = op == "get";
+    } else if (a == "--clients") clients = std::atoi(argv[++i]);
     else if (a == "--seconds") seconds = std::atof(argv[++i]);
     else if (a == "--value-size") value_size = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--keys") keys = std::atoi(argv[++i]);
     else usage(("unknown bench option " + a).c_str());
   }
   if (clients < 1 || seconds <= 0 || keys < 1) usage("bad bench options");
-  // Find the leader.
-  std::optional<kv::endpoint> leader;
+  if (lease && !get) usage("--lease goes with --op get");
   std::string leader_status;
-  for (int attempt = 0; attempt < 50 && !leader; ++attempt) {
-    for (const auto& s : servers) {
-      kv::http_client c(s);
-      auto r = c.request("GET", "/status", {}, {}, 1000);
-      if (r.what == kv::http_client::outcome::ok && json_field(r.resp.body, "role") == "leader") {
-        leader = s;
-        leader_status = r.resp.body;
-      }
-    }
-    if (!leader) ::usleep(200 * 1000);
-  }
+  const std::optional<kv::endpoint> leader = find_leader(servers, &leader_status, 50);
   if (!leader) {
     std::fprintf(stderr, "kv-cli bench: no leader found\n");
     return 1;
   }
   const std::string value(value_size, 'v');
+  if (get) {  // every key exists: the GETs read values, not 404s
+    kv::http_client c(*leader);
+    for (int k = 0; k < keys; ++k) {
+      auto r = c.request("PUT", "/kv/bench-" + std::to_string(k), value, {}, 5000);
+      if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) {
+        std::fprintf(stderr, "kv-cli bench: cannot fill key bench-%d\n", k);
+        return 1;
+      }
+    }
+    auto r = c.request("GET", "/status", {}, {}, 1000);
+    if (r.what == kv::http_client::outcome::ok) leader_status = r.resp.body;
+  }
   std::atomic<bool> stop{false};
   std::vector<std::vector<std::int64_t>> lat(static_cast<std::size_t>(clients));
   std::vector<std::uint64_t> errors(static_cast<std::size_t>(clients), 0);
@@ -147,9 +217,10 @@ int bench(const std::vector<kv::endpoint>& servers, int argc, char** argv, int i
       kv::http_client c(*leader);
       std::uint64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        const std::string path = "/kv/bench-" + std::to_string((static_cast<std::uint64_t>(t) * 7919 + n++) % static_cast<std::uint64_t>(keys));
+        std::string path = "/kv/bench-" + std::to_string((static_cast<std::uint64_t>(t) * 7919 + n++) % static_cast<std::uint64_t>(keys));
+        if (lease) path += "?lease=1";
         const std::int64_t s = kv::now_us();
-        auto r = c.request("PUT", path, value, {}, 5000);
+        auto r = get ? c.request("GET", path, {}, {}, 5000) : c.request("PUT", path, value, {}, 5000);
         if (r.what == kv::http_client::outcome::ok && r.resp.status == 200) lat[static_cast<std::size_t>(t)].push_back(kv::now_us() - s);
         else ++errors[static_cast<std::size_t>(t)];
       }
@@ -174,11 +245,14 @@ int bench(const std::vector<kv::endpoint>& servers, int argc, char** argv, int i
     if (r.what == kv::http_client::outcome::ok) after = r.resp.body;
   }
   const double syncs = std::atof(json_field(after, "syncs").c_str()) - std::atof(json_field(leader_status, "syncs").c_str());
-  std::printf("leader %s, %d clients, %zu-byte values, %.1f s\n", leader->str().c_str(), clients, value_size, elapsed);
-  std::printf("writes: %zu ok, %" PRIu64 " failed\n", all.size(), errs);
-  std::printf("throughput: %.0f writes/s\n", static_cast<double>(all.size()) / elapsed);
+  const char* what = get ? (lease ? "lease reads" : "reads") : "writes";
+  std::printf("leader %s (reads: %s), %d clients, %s, %zu-byte values, %.1f s\n", leader->str().c_str(),
+              json_field(leader_status, "reads").c_str(), clients, what, value_size, elapsed);
+  std::printf("%s: %zu ok, %" PRIu64 " failed\n", what, all.size(), errs);
+  std::printf("throughput: %.0f %s/s\n", static_cast<double>(all.size()) / elapsed, what);
   std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
-  if (syncs > 0) std::printf("leader log syncs: %.0f (%.1f writes per sync)\n", syncs, static_cast<double>(all.size()) / syncs);
+  if (get) std::printf("leader log syncs during the run: %.0f\n", syncs);
+  else if (syncs > 0) std::printf("leader log syncs: %.0f (%.1f writes per sync)\n", syncs, static_cast<double>(all.size()) / syncs);
   return errs == 0 ? 0 : 1;
 }
 
@@ -202,6 +276,10 @@ int main(int argc, char** argv) {
     if (argc - i != n) usage(("wrong number of arguments for " + cmd).c_str());
   };
   if (cmd == "bench") return bench(servers, argc, argv, i);
+  if (cmd == "transfer") {
+    need(1);
+    return transfer(servers, argv[i], timeout_ms);
+  }
   if (cmd == "status") {
     need(0);
     int rc = 1;
@@ -224,8 +302,11 @@ int main(int argc, char** argv) {
     need(2);
     r = cluster_request(servers, "PUT", "/kv/" + kv::percent_encode(argv[i]), argv[i + 1], ids, timeout_ms);
   } else if (cmd == "get") {
+    const bool lease = i < argc && std::string(argv[i]) == "--lease";
+    if (lease) ++i;
     need(1);
-    r = cluster_request(servers, "GET", "/kv/" + kv::percent_encode(argv[i]), {}, {}, timeout_ms);
+    r = cluster_request(servers, "GET", "/kv/" + kv::percent_encode(argv[i]) + (lease ? "?lease=1" : ""), {}, {},
+                        timeout_ms);
   } else if (cmd == "del") {
     need(1);
     r = cluster_request(servers, "DELETE", "/kv/" + kv::percent_encode(argv[i]), {}, ids, timeout_ms);

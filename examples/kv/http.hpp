@@ -128,6 +128,7 @@ inline const char* status_text(int s) {
   switch (s) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 202: return "Accepted";
     case 204: return "No Content";
     case 307: return "Temporary Redirect";
     case 400: return "Bad Request";

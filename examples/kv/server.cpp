@@ -3,7 +3,7 @@
 //   kv-server --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
 //             --data /tmp/kv1 --listen 127.0.0.1:8001
 //             [--client-addrs 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003]
-//             [--durability async|sync]
+//             [--durability async|sync] [--reads index|log] [--lease-reads]
 //
 // One event-loop thread, one poll() loop; with --durability async (the
 // default) a second thread, the writer, does the fdatasync()s (flusher.hpp).
@@ -33,9 +33,14 @@
 //      then queue every message to its peer (a leader's AppendEntries leave
 //      before its own copy is durable), then restore the state machine if the
 //      output carries a snapshot, then apply the committed entries and answer
-//      the clients waiting on them (matched by index and term), then log role
-//      changes; then, if --snapshot-every entries were applied since the last
-//      snapshot, serialize the store, node.compact() and carry out that too;
+//      the clients waiting on them (matched by index and term), then serve
+//      the ReadIndex reads the output confirmed (out.reads) from the store
+//      and answer the failed ones (out.failed_reads) "not leader", then log
+//      role changes and transfers - and if this node just lost its
+//      leadership, answer every write still waiting "leadership lost,
+//      outcome unknown"; then, if --snapshot-every entries were applied
+//      since the last snapshot, serialize the store, node.compact() and
+//      carry out that too;
 //   5. write what can be written without blocking.
 // Nothing that promises durable state leaves the process before that state
 // is on disk, in either mode: the node holds acknowledgements and vote grants
@@ -110,6 +115,10 @@ struct options {
   bool async_durability = true;  // --durability async|sync
   bool debug = false;
   std::uint64_t seed = 0;
+  bool reads_through_log = false;  // --reads log: a GET is a log entry (the old path); default: ReadIndex
+  bool lease_reads = false;        // --lease-reads: config.lease_reads, GET /kv/K?lease=1
+  bool pre_vote = true;            // --no-pre-vote: config.pre_vote = false (comparison only)
+  bool check_quorum = true;        // --no-check-quorum: config.check_quorum = false (comparison only)
 };
 
 std::uint64_t g_id = 0;
@@ -169,9 +178,21 @@ constexpr const char* build_flavour() {
                "                          (followers are sent new entries before the leader's copy is durable);\n"
                "                          sync: the loop fdatasyncs before it sends or answers anything\n"
                "  --no-fsync              skip fsync (benchmark comparison only: loses acknowledged writes on a crash)\n"
+               "  --reads MODE            index (default): a GET is a ReadIndex read - no log entry, no fsync;\n"
+               "                          one heartbeat round confirms leadership, shared by concurrent reads;\n"
+               "                          log: a GET is a log entry like a write (the old path, for comparison)\n"
+               "  --lease-reads           allow GET /kv/KEY?lease=1: served at once while the leader's lease\n"
+               "                          holds (assumes clock drift under 2 ticks per election timeout);\n"
+               "                          without this flag ?lease=1 answers 400\n"
+               "  --no-pre-vote           turn PreVote off (comparison only: a rejoining node may depose the leader)\n"
+               "  --no-check-quorum       turn CheckQuorum and leader stickiness off (comparison only: a leader\n"
+               "                          cut off from its quorum keeps its clients waiting until they time out)\n"
                "  --debug                 enable /debug/local/KEY and /debug/committed, journal every applied\n"
                "                          entry to DATA/debug-applied, and on SIGUSR1 exit as a power failure\n"
-               "                          would leave the log: without what was not yet fdatasynced (tests)\n"
+               "                          would leave the log: without what was not yet fdatasynced (tests);\n"
+               "                          POST /debug/isolate?on=1 is a fault switch: this node drops every\n"
+               "                          peer message in and out (its network is cut; connections stay up and\n"
+               "                          client HTTP keeps working) until POST /debug/isolate?on=0\n"
                "  --seed N                election randomness seed (default: from the clock)\n"
                "  --build-info            print how this binary was compiled (optimized or not) and exit\n",
                why);
@@ -226,6 +247,14 @@ options parse_args(int argc, char** argv) {
       else usage("--durability must be async or sync");
     }
     else if (a == "--debug") o.debug = true;
+    else if (a == "--reads") {
+      const std::string m = val();
+      if (m == "index") o.reads_through_log = false;
+      else if (m == "log") o.reads_through_log = true;
+      else usage("--reads must be index or log");
+    } else if (a == "--lease-reads") o.lease_reads = true;
+    else if (a == "--no-pre-vote") o.pre_vote = false;
+    else if (a == "--no-check-quorum") o.check_quorum = false;
     else if (a == "--seed") o.seed = num(val(), "--seed");
     else if (a == "--build-info") {
       std::printf("kv-server: built %s\n", build_flavour());
@@ -244,6 +273,9 @@ options parse_args(int argc, char** argv) {
   if (o.max_frame < 4096 || o.max_frame < o.max_value * 2 + 65536)
     usage("--max-frame must be at least 4096 and at least 2 * --max-value + 65536");
   if (o.cluster.empty() || o.cluster.size() > 200) usage("--cluster must be 1 to 200 bytes");
+  if (o.lease_reads && !o.check_quorum) usage("--lease-reads needs CheckQuorum: drop --no-check-quorum");
+  if (o.lease_reads && o.reads_through_log) usage("--lease-reads needs --reads index");
+  if (o.lease_reads && o.election_ticks <= 2) usage("--lease-reads needs --election-ticks above 2 (the drift bound)");
   if (o.seed == 0) o.seed = static_cast<std::uint64_t>(kv::now_us()) ^ (static_cast<std::uint64_t>(::getpid()) << 32);
   return o;
 }
@@ -312,6 +344,13 @@ class server {
          opt_.id, opt_.cluster.c_str(), opt_.peers.at(opt_.id).str().c_str(), opt_.listen.str().c_str(),
          node_.term().value, node_.log().snapshot_index().value, node_.last_index().value, opt_.fsync ? "on" : "OFF",
          writer_ ? "async (writer thread)" : "sync", opt_.snapshot_every, build_flavour());
+    logf("INFO", "reads: %s; pre-vote %s, check-quorum %s; election timeout %d-%d ms, heartbeat every %d ms",
+         opt_.reads_through_log ? "through the log (--reads log)"
+         : opt_.lease_reads    ? "ReadIndex, lease reads allowed (?lease=1)"
+                               : "ReadIndex",
+         opt_.pre_vote ? "on" : "OFF", opt_.check_quorum ? "on" : "OFF",
+         static_cast<int>(opt_.election_ticks) * opt_.tick_ms, 2 * static_cast<int>(opt_.election_ticks) * opt_.tick_ms,
+         static_cast<int>(opt_.heartbeat_ticks) * opt_.tick_ms);
     next_tick_ = kv::now_ms() + opt_.tick_ms;
     while (!stopping_) iterate_();
     shutdown_();
@@ -361,6 +400,14 @@ class server {
     std::uint64_t client = 0;
     raft::bytes cmd;
     kv::op op = kv::op::get;
+    std::string target;  // the request target, for a redirect
+  };
+  /// A GET waiting for its ReadIndex confirmation (node::read_index).
+  struct waiting_read {
+    std::uint64_t client = 0;
+    std::string key;
+    std::int64_t deadline = 0;  // CLOCK_MONOTONIC ms: answered 504 after this
+    bool confirmed = false;     // in out.reads; waits only for the store to apply its index
   };
 
   static raft::config<std::uint64_t> make_config_(const options& o) {
@@ -375,6 +422,9 @@ class server {
     // A chunk must fit in a peer frame (with room for the message around it).
     c.snapshot_chunk_bytes = std::min<std::size_t>(std::size_t{1} << 20, o.max_frame / 2);
     c.random_seed = o.seed;
+    c.pre_vote = o.pre_vote;
+    c.check_quorum = o.check_quorum;
+    c.lease_reads = o.lease_reads;
     return c;
   }
 
@@ -570,15 +620,122 @@ class server {
     if (out_.snapshot) restore_(*out_.snapshot);
     for (const auto& e : out_.committed) apply_(e);
     flush_journal_();
-    // 5. Role changes.
+    // 5. Reads: serve the confirmed ones from the store, which now holds
+    //    every entry of this output; answer the failed ones "not leader".
+    for (const auto& r : out_.reads) {
+      if (auto it = reads_.find(r.id); it != reads_.end()) {
+        it->second.confirmed = true;
+        ready_reads_.push_back(r);
+      }
+    }
+    serve_ready_reads_();
+    for (const std::uint64_t id : out_.failed_reads) fail_read_(id);
+    // 6. Role changes and leadership transfers.
     for (const auto& c : out_.changes) {
       logf("INFO", "now %s in term %" PRIu64 ", leader %s", raft::to_string(c.role), c.term.value,
            c.leader ? std::to_string(*c.leader).c_str() : "unknown");
     }
+    for (const auto& t : out_.transfers) {
+      logf("INFO", "leadership transfer to node %" PRIu64 ": %s", t.target, raft::to_string(t.outcome));
+      last_transfer_ = transfer_report{t.target, raft::to_string(t.outcome), kv::now_ms()};
+    }
     out_.clear();
+    check_leadership_();
     for (auto& [id, c] : clients_) flush_client_(*c);
     if (peers_last)
       for (auto& p : peers_out_) flush_peer_(*p);
+  }
+
+  /// Serves the confirmed reads whose index the store has applied (output
+  /// step 5). The node confirms a read once every entry up to its index was
+  /// handed out, so on the leader this serves them all at once; one whose
+  /// index is not applied yet waits for the next output.
+  void serve_ready_reads_() {
+    if (ready_reads_.empty()) return;
+    std::erase_if(ready_reads_, [&](const raft::read_state& r) {
+      if (r.index.value > applied_) return false;
+      auto it = reads_.find(r.id);
+      if (it == reads_.end()) return true;  // timed out already
+      const waiting_read w = std::move(it->second);
+      reads_.erase(it);
+      auto c = clients_.find(w.client);
+      if (c == clients_.end()) return true;  // the client went away: nothing to answer
+      ++reads_served_;
+      const std::string idx = "X-Raft-Index: " + std::to_string(r.index.value) + "\r\n";
+      if (const std::string* v = store_.find(w.key)) reply_(*c->second, 200, *v, idx);
+      else reply_(*c->second, 404, "key not found\n", idx);
+      return true;
+    });
+  }
+
+  /// The node will never confirm read `id` (it lost leadership): the client
+  /// gets a definite "not leader" now, not a timeout.
+  void fail_read_(std::uint64_t id) {
+    auto it = reads_.find(id);
+    if (it == reads_.end() || it->second.confirmed) return;
+    const std::uint64_t client = it->second.client;
+    reads_.erase(it);
+    ++reads_failed_;
+    if (auto c = clients_.find(client); c != clients_.end())
+      not_leader_(*c->second, "not the leader any more: leadership was lost before the read was confirmed; "
+                              "it was not served; retry on the leader");
+  }
+
+  /// 503 "not leader" with what this node knows about the leader
+  /// (X-Raft-Leader, and Location when its client address is known).
+  /// X-Outcome: not-applied - nothing happened, a retry is safe.
+  void not_leader_(client& c, const std::string& why) {
+    std::string h = "X-Outcome: not-applied\r\nX-Reason: not-leader\r\nRetry-After: 1\r\n";
+    std::string body = why;
+    const auto& leader = node_.leader();
+    if (leader && *leader != opt_.id) {
+      h += "X-Raft-Leader: " + std::to_string(*leader) + "\r\n";
+      body += "; the leader is node " + std::to_string(*leader);
+      if (auto it = opt_.client_addrs.find(*leader); it != opt_.client_addrs.end()) {
+        h += "Location: http://" + it->second.str() + "/\r\n";
+        body += " at " + it->second.str();
+      }
+    } else {
+      body += "; no leader known yet";
+    }
+    reply_(c, 503, body + "\n", h);
+  }
+
+  /// After each output: if this node was leader and is not any more (or
+  /// leads a newer term), every request it was holding gets a definite
+  /// answer now. Writes whose entry was decided in this output already got
+  /// theirs (pending.hpp); for the others the outcome is not known - the
+  /// entry may still commit under the new leader - so they are answered
+  /// "leadership lost, outcome unknown" (never "not applied": that is said
+  /// only when certain). Reads the node failed got "not leader" above; any it
+  /// did not fail (it should have) are failed here too.
+  void check_leadership_() {
+    const bool leader = node_.is_leader();
+    if (was_leader_ && (!leader || node_.term() != leader_term_)) {
+      const std::size_t writes = pending_.size();
+      std::size_t reads = 0;
+      for (const auto& [id, r] : reads_) reads += !r.confirmed;
+      logf("WARN", "lost the leadership of term %" PRIu64 " (now %s in term %" PRIu64
+                   "): answering %zu waiting writes 503 (outcome unknown)%s",
+           leader_term_.value, raft::to_string(node_.role()), node_.term().value, writes,
+           reads != 0 ? "; raft did not fail every pending read, failing the rest" : "");
+      pending_.clear([&](const kv::pending_request& p, kv::request_fate) {
+        if (auto c = clients_.find(p.client); c != clients_.end()) {
+          std::string h = "X-Outcome: unknown\r\nX-Reason: leadership-lost\r\n";
+          if (const auto& l = node_.leader(); l && *l != opt_.id) h += "X-Raft-Leader: " + std::to_string(*l) + "\r\n";
+          reply_(*c->second, 503,
+                 "leadership lost before the request committed; its outcome is unknown (it may still commit "
+                 "under the new leader); retry with the same X-Client-Id and X-Request-Id\n",
+                 h);
+        }
+      });
+      std::vector<std::uint64_t> left;
+      for (const auto& [id, r] : reads_)
+        if (!r.confirmed) left.push_back(id);
+      for (const std::uint64_t id : left) fail_read_(id);
+    }
+    was_leader_ = leader;
+    leader_term_ = node_.term();
   }
 
   /// Replaces the store with a snapshot's state (output step 3).
@@ -688,11 +845,23 @@ class server {
   }
 
   void expire_pending_() {
-    pending_.expire(kv::now_ms(), [&](const kv::pending_request& p, kv::request_fate) {
+    const std::int64_t now = kv::now_ms();
+    pending_.expire(now, [&](const kv::pending_request& p, kv::request_fate) {
       if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 504, "request timed out before it committed; it may or may not be applied\n",
                "X-Outcome: unknown\r\n");
     });
+    // Reads: the node may still confirm one later; it is then discarded.
+    for (auto it = reads_.begin(); it != reads_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      if (auto c = clients_.find(it->second.client); c != clients_.end())
+        reply_(*c->second, 504, "read timed out before leadership was confirmed; not served; retry\n",
+               "X-Outcome: not-applied\r\n");
+      it = reads_.erase(it);
+    }
   }
 
   void propose_queued_() {
@@ -701,9 +870,21 @@ class server {
     cmds.reserve(queued_.size());
     for (auto& q : queued_) cmds.push_back(q.cmd);
     const auto r = node_.propose_batch(std::move(cmds), out_);
-    if (!r.ok()) {  // cannot happen: we checked leadership in this iteration before queueing
-      for (auto& q : queued_)
-        if (auto c = clients_.find(q.client); c != clients_.end()) redirect_(*c->second, "/");
+    if (!r.ok()) {
+      // A transfer under way, or leadership lost by a tick or message of
+      // this iteration after the requests were taken: nothing was appended.
+      for (auto& q : queued_) {
+        auto c = clients_.find(q.client);
+        if (c == clients_.end()) continue;
+        if (r.status == raft::propose_status::transferring)
+          reply_(*c->second, 503, "leadership transfer in progress; not applied; retry on the new leader shortly\n",
+                 "Retry-After: 1\r\nX-Outcome: not-applied\r\nX-Reason: transferring\r\n");
+        else if (r.status == raft::propose_status::not_leader)
+          redirect_(*c->second, q.target);
+        else
+          reply_(*c->second, 503, std::string("not proposed: ") + raft::to_string(r.status) + "; not applied; retry\n",
+                 "Retry-After: 1\r\nX-Outcome: not-applied\r\n");
+      }
       queued_.clear();
       return;
     }
@@ -720,6 +901,10 @@ class server {
   // --------------------------------------------------------- peers: out
 
   void queue_message_(const node_t::message_type& m) {
+    if (isolated_) {  // --debug fault switch: the network is cut
+      ++isolated_dropped_;
+      return;
+    }
     auto it = std::find_if(peers_out_.begin(), peers_out_.end(), [&](auto& p) { return p->id == m.to; });
     if (it == peers_out_.end()) return;
     peer_out& p = **it;
@@ -928,6 +1113,10 @@ class server {
                             " on the connection of node " + std::to_string(p.from) + " to us");
         break;
       }
+      if (isolated_) {  // --debug fault switch: the frame is read and lost, as on a cut network
+        ++isolated_dropped_;
+        continue;
+      }
       const auto st = node_.step(std::move(*r.value), out_);
       if (st == raft::step_status::malformed || st == raft::step_status::unknown_sender ||
           st == raft::step_status::not_for_me) {
@@ -1048,8 +1237,20 @@ class server {
       return v ? reply_(c, 200, *v) : reply_(c, 404, "key not found\n");
     }
     if (opt_.debug && path == "/debug/committed") return reply_(c, 200, committed_dump_(query));
+    if (path == "/debug/isolate") {
+      if (!opt_.debug) return reply_(c, 404, "/debug/isolate needs kv-server --debug\n");
+      if (req.method != "POST") return reply_(c, 405, "use POST /debug/isolate?on=1|0\n", "Allow: POST\r\n");
+      const auto on = query_param_(query, "on");
+      if (!on || (*on != "1" && *on != "0")) return reply_(c, 400, "use POST /debug/isolate?on=1|0\n");
+      const bool was = isolated_;
+      isolated_ = *on == "1";
+      if (was != isolated_)
+        logf("WARN", "fault switch: peer traffic %s", isolated_ ? "CUT (every message in and out is dropped)" : "restored");
+      return reply_(c, 200, isolated_ ? "isolated: dropping all peer traffic\n" : "not isolated\n");
+    }
+    if (path == "/admin/transfer") return admin_transfer_(c, req, query);
     if (path.rfind("/kv/", 0) != 0)
-      return reply_(c, 404, "unknown path; use /kv/<key> (PUT, GET, DELETE) or /status\n");
+      return reply_(c, 404, "unknown path; use /kv/<key> (PUT, GET, DELETE), /status or POST /admin/transfer?to=N\n");
     auto key = kv::percent_decode(path.substr(4));
     if (!key) return reply_(c, 400, "malformed percent-escape in key\n");
     if (key->empty()) return reply_(c, 400, "empty key\n");
@@ -1062,7 +1263,19 @@ class server {
     else if (req.method == "DELETE") cmd.op = kv::op::del;
     else return reply_(c, 405, "method not allowed; use PUT, GET or DELETE\n", "Allow: GET, PUT, DELETE\r\n");
     if (cmd.op != kv::op::put && !req.body.empty()) return reply_(c, 400, "GET and DELETE take no body\n");
+    bool lease = false;
+    if (cmd.op == kv::op::get) {
+      if (const auto l = query_param_(query, "lease")) {
+        if (*l != "0" && *l != "1") return reply_(c, 400, "lease must be 0 or 1\n");
+        lease = *l == "1";
+      }
+      if (lease && !opt_.lease_reads)
+        return reply_(c, 400,
+                      "lease reads are disabled on this server: start kv-server with --lease-reads to allow "
+                      "GET /kv/KEY?lease=1, or drop ?lease=1 for a ReadIndex read\n");
+    }
     if (!node_.is_leader()) return redirect_(c, req.target);
+    if (cmd.op == kv::op::get && !opt_.reads_through_log) return start_read_(c, std::move(*key), lease, req.target);
     cmd.key = std::move(*key);
     cmd.value = req.body;
     if (cmd.op != kv::op::get) {
@@ -1077,7 +1290,70 @@ class server {
       }
     }
     c.waiting = true;
-    queued_.push_back(queued{c.id, kv::encode(cmd), cmd.op});
+    queued_.push_back(queued{c.id, kv::encode(cmd), cmd.op, req.target});
+  }
+
+  /// The value of `name` in a query string (a=1&b=2), if present.
+  static std::optional<std::string> query_param_(const std::string& query, std::string_view name) {
+    std::size_t pos = 0;
+    while (pos <= query.size()) {
+      std::size_t amp = query.find('&', pos);
+      if (amp == std::string::npos) amp = query.size();
+      const std::string_view kvp(query.data() + pos, amp - pos);
+      const auto eq = kvp.find('=');
+      if (kvp.substr(0, eq) == name) return std::string(eq == std::string_view::npos ? "" : kvp.substr(eq + 1));
+      pos = amp + 1;
+    }
+    return std::nullopt;
+  }
+
+  /// GET through ReadIndex (thesis 6.4): no log entry, no fsync. The node
+  /// confirms its leadership with one heartbeat round (shared by every read
+  /// waiting for it) - or at once under a valid lease - and the read is
+  /// served from the store once it applied through the read index
+  /// (serve_ready_reads_()).
+  void start_read_(client& c, std::string key, bool lease, const std::string& target) {
+    const std::uint64_t id = ++next_read_;
+    const auto st = node_.read_index(id, out_, lease ? raft::read_mode::lease : raft::read_mode::read_index);
+    switch (st) {
+      case raft::read_status::ok:
+        c.waiting = true;
+        reads_.emplace(id, waiting_read{c.id, std::move(key), kv::now_ms() + opt_.request_timeout_ms, false});
+        return;
+      case raft::read_status::no_leader: return redirect_(c, target);
+      case raft::read_status::lease_disabled:
+        return reply_(c, 400, std::string("lease read refused: ") + raft::to_string(st) + "\n");
+      case raft::read_status::too_many:
+        return reply_(c, 503, "too many reads waiting; retry shortly\n", "Retry-After: 1\r\nX-Outcome: not-applied\r\n");
+    }
+  }
+
+  /// POST /admin/transfer?to=N: leadership transfer (thesis 3.10). 202 once
+  /// started (then /status "transfer" says how it ended), 409 if this node is
+  /// not the leader or a transfer is under way, 400 for a bad target.
+  void admin_transfer_(client& c, const kv::http_request& req, const std::string& query) {
+    if (req.method != "POST") return reply_(c, 405, "use POST /admin/transfer?to=N\n", "Allow: POST\r\n");
+    const auto to_s = query_param_(query, "to");
+    char* end = nullptr;
+    const std::uint64_t to = to_s ? std::strtoull(to_s->c_str(), &end, 10) : 0;
+    if (!to_s || to_s->empty() || *end != '\0' || to == 0)
+      return reply_(c, 400, "use POST /admin/transfer?to=N with N a node id\n");
+    if (opt_.peers.count(to) == 0) return reply_(c, 400, "unknown target: node " + std::to_string(to) + " is not a member\n");
+    const auto st = node_.transfer_leadership(to, out_);
+    const std::string what = std::string(raft::to_string(st)) + "\n";
+    switch (st) {
+      case raft::transfer_status::started:
+        logf("INFO", "admin: leadership transfer to node %" PRIu64 " requested", to);
+        return reply_(c, 202, "transfer to node " + std::to_string(to) + " " + what);
+      case raft::transfer_status::in_progress: return reply_(c, 409, "transfer to node " + std::to_string(to) + " " + what);
+      case raft::transfer_status::not_leader: {
+        const auto& l = node_.leader();
+        const std::string h = l ? "X-Raft-Leader: " + std::to_string(*l) + "\r\n" : std::string();
+        return reply_(c, 409, "not leader" + (l ? "; the leader is node " + std::to_string(*l) : std::string()) + "\n", h);
+      }
+      case raft::transfer_status::unknown_target: return reply_(c, 400, "unknown target: " + what);
+      case raft::transfer_status::is_self: return reply_(c, 200, "node " + std::to_string(to) + " already leads: " + what);
+    }
   }
 
   void redirect_(client& c, const std::string& target) {
@@ -1150,22 +1426,51 @@ class server {
   }
 
   std::string status_json_() const {
-    const auto& l = node_.leader();
+    const auto st = node_.status();
     const auto& log = node_.log();
-    char buf[1024];
+    char buf[1536];
     std::snprintf(buf, sizeof buf,
                   "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"term\":%" PRIu64 ",\"leader\":%s,\"commit\":%" PRIu64
                   ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%zu,\"syncs\":%" PRIu64
                   ",\"snapshot_index\":%" PRIu64 ",\"snapshot_term\":%" PRIu64 ",\"snapshot_bytes\":%zu"
                   ",\"snapshots_taken\":%" PRIu64 ",\"snapshots_installed\":%" PRIu64 ",\"log_entries\":%" PRIu64
                   ",\"log_segments\":%zu,\"log_bytes\":%" PRIu64 ",\"bad_frames\":%" PRIu64
-                  ",\"durability\":\"%s\",\"quiesces\":%" PRIu64 "}\n",
-                  opt_.id, raft::to_string(node_.role()), node_.term().value, l ? std::to_string(*l).c_str() : "null",
-                  node_.commit_index().value, node_.applied_index().value, node_.last_index().value, store_.size(),
-                  syncs_total_(), log.snapshot_index().value, log.snapshot_term().value, log.snapshot_data().size(),
-                  snapshots_taken_, snapshots_installed_, log.last_index().value - log.snapshot_index().value,
-                  log.segment_count(), log.segment_bytes(), bad_frames_, writer_ ? "async" : "sync", quiesces_);
-    return buf;
+                  ",\"durability\":\"%s\",\"quiesces\":%" PRIu64 ",\"reads\":\"%s\",\"lease_reads\":%s"
+                  ",\"lease_valid\":%s,\"pre_vote\":%s,\"check_quorum\":%s,\"pending_reads\":%zu"
+                  ",\"pending_writes\":%zu,\"reads_served\":%" PRIu64 ",\"reads_failed\":%" PRIu64
+                  ",\"isolated\":%s,\"isolated_dropped\":%" PRIu64 ",\"transfer_target\":%s",
+                  opt_.id, raft::to_string(st.role), st.term.value,
+                  st.leader ? std::to_string(*st.leader).c_str() : "null", st.commit.value, st.applied.value,
+                  st.last_index.value, store_.size(), syncs_total_(), log.snapshot_index().value,
+                  log.snapshot_term().value, log.snapshot_data().size(), snapshots_taken_, snapshots_installed_,
+                  log.last_index().value - log.snapshot_index().value, log.segment_count(), log.segment_bytes(),
+                  bad_frames_, writer_ ? "async" : "sync", quiesces_, opt_.reads_through_log ? "log" : "index",
+                  opt_.lease_reads ? "true" : "false", st.lease_valid ? "true" : "false", opt_.pre_vote ? "true" : "false",
+                  opt_.check_quorum ? "true" : "false", reads_.size(), pending_.size(), reads_served_, reads_failed_,
+                  isolated_ ? "true" : "false", isolated_dropped_,
+                  st.transfer_target ? std::to_string(*st.transfer_target).c_str() : "null");
+    std::string out = buf;
+    // The last transfer this node started as leader, and how it ended.
+    if (last_transfer_) {
+      out += ",\"transfer\":{\"target\":" + std::to_string(last_transfer_->target) + ",\"outcome\":\"" +
+             last_transfer_->outcome + "\",\"ms_ago\":" + std::to_string(kv::now_ms() - last_transfer_->at_ms) + "}";
+    } else {
+      out += ",\"transfer\":null";
+    }
+    // The leader's view of each peer (empty on other roles). Last, so that
+    // a naive "first \"name\":" lookup finds the node's own fields above.
+    out += ",\"peers\":[";
+    for (std::size_t i = 0; i < st.peers.size(); ++i) {
+      const auto& p = st.peers[i];
+      std::snprintf(buf, sizeof buf,
+                    "%s{\"id\":%" PRIu64 ",\"match\":%" PRIu64 ",\"next\":%" PRIu64
+                    ",\"state\":\"%s\",\"recent_active\":%s,\"inflight\":%zu,\"acked_round\":%" PRIu64 "}",
+                    i == 0 ? "" : ",", p.id, p.match.value, p.next.value, raft::to_string(p.state),
+                    p.recent_active ? "true" : "false", p.inflight_messages, p.acked_round);
+      out += buf;
+    }
+    out += "]}\n";
+    return out;
   }
 
   /// One line of the applied-entries journal and of /debug/committed:
@@ -1275,6 +1580,10 @@ class server {
       if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 503, "server shutting down; the request may or may not be applied\n", "X-Outcome: unknown\r\n", true);
     });
+    for (const auto& [id, r] : reads_)
+      if (auto c = clients_.find(r.client); c != clients_.end())
+        reply_(*c->second, 503, "server shutting down; the read was not served\n", "X-Outcome: not-applied\r\n", true);
+    reads_.clear();
     for (auto& [id, c] : clients_) {
       flush_client_(*c);
       ::close(c->fd);
@@ -1316,6 +1625,21 @@ class server {
   std::uint64_t next_client_ = 0;
   kv::pending_requests pending_;  // proposed requests waiting for their fate
   std::vector<queued> queued_;
+  std::unordered_map<std::uint64_t, waiting_read> reads_;  // ReadIndex reads by read id
+  std::vector<raft::read_state> ready_reads_;              // confirmed, index not applied yet
+  std::uint64_t next_read_ = 0;
+  std::uint64_t reads_served_ = 0;
+  std::uint64_t reads_failed_ = 0;  // answered "not leader" after raft gave up on them
+  bool was_leader_ = false;         // after the previous output
+  raft::term_t leader_term_;        // the term of was_leader_
+  struct transfer_report {
+    std::uint64_t target = 0;
+    std::string outcome;
+    std::int64_t at_ms = 0;
+  };
+  std::optional<transfer_report> last_transfer_;
+  bool isolated_ = false;  // --debug fault switch: drop all peer traffic
+  std::uint64_t isolated_dropped_ = 0;
   std::vector<pollfd> pfds_;
   std::int64_t next_tick_ = 0;
   bool stopping_ = false;

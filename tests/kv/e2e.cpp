@@ -1,6 +1,6 @@
 // tests/kv/e2e.cpp - end-to-end test of kv-server, Jepsen style.
 //
-//   kv-e2e PATH-TO-kv-server [--seed N] [--seconds S] [--keep] [--server-arg ARG]...
+//   kv-e2e PATH-TO-kv-server [--seed N] [--seconds S] [--keep] [--lease] [--server-arg ARG]...
 //
 // Starts a 3-node cluster on loopback (free ports, data in a temp dir; each
 // --server-arg is added to every kv-server's command line, e.g.
@@ -41,6 +41,11 @@
 //   * the history of each key, final reads included, is linearizable
 //     (Wing-Gong search with memoisation, tests/kv/linearizability.hpp);
 //   * the cluster stayed available while a single node was down.
+// GETs are ReadIndex reads (kv-server's default --reads index: no log entry),
+// so the history checks them against concurrent writes; the run asserts that
+// no GET reached a committed log (unless --server-arg --reads --server-arg
+// log). With --lease (and --server-arg --lease-reads) half the GETs ask for a
+// lease read (?lease=1) and are checked the same way.
 // Exit status 0 on success. Bounded: about 25 s.
 #include <algorithm>
 #include <atomic>
@@ -72,6 +77,7 @@ struct record {
   std::uint64_t seq = 0;  // writes only
   enum class fate { acked, failed, unknown } f = fate::failed;
   int status = 0;
+  bool lease = false;  // a GET that asked for a lease read
 };
 
 int failures = 0;
@@ -88,6 +94,8 @@ void fail(const char* fmt, ...) {
 }
 
 const std::vector<std::string> keys = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
+
+bool use_lease = false;  // --lease: half the GETs are lease reads
 
 void client_loop(int c, std::uint64_t seed, kvtest::cluster& cl, std::atomic<bool>& stop, std::vector<record>& out) {
   std::mt19937_64 rng(seed * 1000003 + static_cast<std::uint64_t>(c));
@@ -111,6 +119,10 @@ void client_loop(int c, std::uint64_t seed, kvtest::cluster& cl, std::atomic<boo
     }
     std::uint64_t node = 1 + rng() % cl.size();
     std::string path = "/kv/" + r.key;
+    if (use_lease && r.op.k == operation::kind::get && rng() % 2 == 0) {
+      path += "?lease=1";
+      r.lease = true;
+    }
     r.op.call = kv::now_us();
     for (int hop = 0; hop < 5; ++hop) {
       auto res = conns[node - 1]->request(method, path, body, headers, 2500);
@@ -159,6 +171,7 @@ struct committed_log {
   std::map<std::pair<std::uint64_t, std::uint64_t>, int> writes;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> index_of;
   std::size_t snapshot_lines = 0, bad_lines = 0;
+  std::size_t gets = 0;  // GET entries (only with --reads log)
 };
 
 std::optional<committed_log> fetch_committed(kvtest::cluster& cl, std::uint64_t id) {
@@ -177,7 +190,8 @@ std::optional<committed_log> fetch_committed(kvtest::cluster& cl, std::uint64_t 
     log.in_snapshot.push_back(term == "-" && kind == "snapshot");
     if (log.in_snapshot.back()) ++log.snapshot_lines;
     else if (term == "-" && ++log.bad_lines <= 3) fail("node %" PRIu64 "'s committed log: %s", id, line.c_str());
-    if (kind == "cmd" && (f >> op >> client >> seq) && op != "get" && client != 0) {
+    if (kind == "cmd" && (f >> op >> client >> seq) && op == "get") ++log.gets;
+    else if (kind == "cmd" && op != "get" && client != 0) {
       ++log.writes[{client, seq}];
       log.index_of[{client, seq}] = std::strtoull(idx.c_str(), nullptr, 10);
     }
@@ -221,6 +235,7 @@ int main(int argc, char** argv) {
     if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (a == "--keep") keep = true;
+    else if (a == "--lease") use_lease = true;
     else if (a == "--server-arg" && i + 1 < argc) server_args.emplace_back(argv[++i]);
     else {
       std::fprintf(stderr, "kv-e2e: unknown argument %s\n", a.c_str());
@@ -398,6 +413,15 @@ int main(int argc, char** argv) {
   say("history: %zu operations, %zu acknowledged (%zu writes), %zu failed without effect, %zu unknown", all.size(), acked,
       acked_writes, failed, unknown);
   if (acked_writes < 100) fail("only %zu acknowledged writes: the run proves little", acked_writes);
+  std::size_t acked_reads = 0, acked_lease_reads = 0;
+  for (const auto& r : all)
+    if (r.f == record::fate::acked && r.op.k == operation::kind::get) {
+      ++acked_reads;
+      acked_lease_reads += r.lease;
+    }
+  say("reads: %zu GETs answered, %zu of them lease reads", acked_reads, acked_lease_reads);
+  if (acked_reads < 100) fail("only %zu answered GETs: the reads are barely checked", acked_reads);
+  if (use_lease && acked_lease_reads < 50) fail("only %zu answered lease reads", acked_lease_reads);
   for (const auto& w : outages) {
     std::size_t n = 0;
     for (const auto& r : all)
@@ -465,6 +489,16 @@ int main(int argc, char** argv) {
       r.f = record::fate::failed;
       ++resolved_unknown;
     }
+  }
+  const bool reads_through_log =
+      std::adjacent_find(server_args.begin(), server_args.end(), [](const std::string& a, const std::string& b) {
+        return a == "--reads" && b == "log";
+      }) != server_args.end();
+  for (std::size_t k = 0; k < logs.size(); ++k) {
+    if (!reads_through_log && logs[k].gets != 0)
+      fail("node %zu's committed log holds %zu GET entries: GETs should be ReadIndex reads, not log entries", k + 1,
+           logs[k].gets);
+    if (reads_through_log && logs[k].gets == 0) fail("--reads log, yet node %zu's committed log holds no GET", k + 1);
   }
   say("logs: %zu entries agree on all nodes; acknowledged writes missing: %zu; phantom writes: %zu; "
       "%zu unknown writes resolved as never applied; %zu (node, write) pairs only inside a snapshot",
