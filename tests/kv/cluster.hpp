@@ -36,6 +36,20 @@ inline void say(const char* fmt, ...) {
   va_end(ap);
 }
 
+/// Failed checks of an end-to-end program (it exits non-zero if any).
+inline int failures = 0;
+inline void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+inline void fail(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::fprintf(stdout, "FAIL: ");
+  std::vfprintf(stdout, fmt, ap);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  va_end(ap);
+  ++failures;
+}
+
 /// Picks `n` distinct free loopback ports (bound together, then released).
 inline std::vector<std::uint16_t> free_ports(std::size_t n) {
   std::vector<int> fds;

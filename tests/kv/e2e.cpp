@@ -66,6 +66,8 @@
 #include "linearizability.hpp"
 
 using kvtest::operation;
+using kvtest::fail;
+using kvtest::failures;
 using kvtest::say;
 
 namespace {
@@ -80,18 +82,6 @@ struct record {
   bool lease = false;  // a GET that asked for a lease read
 };
 
-int failures = 0;
-void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void fail(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::fprintf(stdout, "FAIL: ");
-  std::vfprintf(stdout, fmt, ap);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-  va_end(ap);
-  ++failures;
-}
 
 const std::vector<std::string> keys = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
 

@@ -49,22 +49,12 @@
 
 #include "cluster.hpp"
 
+using kvtest::fail;
+using kvtest::failures;
 using kvtest::say;
 
 namespace {
 
-int failures = 0;
-void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void fail(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::fprintf(stdout, "FAIL: ");
-  std::vfprintf(stdout, fmt, ap);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-  va_end(ap);
-  ++failures;
-}
 
 struct answer {
   int status = 0;  // 0: no answer
