@@ -433,6 +433,25 @@ TEST_CASE("ReadIndex from a follower: the leader confirms, the follower answers 
   CHECK(lone.read_index(1, out, raft::read_mode::lease) == raft::read_status::lease_disabled);
 }
 
+TEST_CASE("A follower asks again for a read whose request or answer was lost", "[liveness][reads]") {
+  net n(3);
+  n.elect(1);
+  int lost = 0;
+  n.drop = [&](const msg& m) {
+    if (std::holds_alternative<raft::read_index_request>(m.body) && lost == 0) return ++lost, true;
+    if (std::holds_alternative<raft::read_index_response>(m.body) && lost == 1) return ++lost, true;
+    return false;
+  };
+  REQUIRE(n.at(3).read_index(21, n.out(3)) == raft::read_status::ok);
+  n.deliver();
+  for (int k = 0; k < 25 && n.reads[3].empty(); ++k) n.tick_all();
+  CHECK(lost == 2);  // the request, then the answer to the second one
+  REQUIRE(n.reads[3].size() == 1);
+  CHECK(n.reads[3][0].id == 21);
+  CHECK(n.at(1).is_leader());
+  CHECK(n.at(1).status().pending_reads == 0);
+}
+
 TEST_CASE("A follower's pending reads fail when its leader changes", "[liveness][reads]") {
   net n(3);
   n.elect(1);

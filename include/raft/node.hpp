@@ -387,6 +387,7 @@ class node {
   void answer_read_(const pending_read& r, index_t index, output_type& out);
   void fail_reads_(output_type& out);
   void release_follower_reads_(output_type& out);
+  void resend_read_requests_(output_type& out);
   step_status on_read_index_request_(const node_id& from, const read_index_request& req, output_type& out);
   step_status on_read_index_response_(const node_id& from, const read_index_response& resp, output_type& out);
 
@@ -460,7 +461,11 @@ class node {
 
   // Reads a follower asked the leader about (by id), and those answered,
   // waiting to be applied through their index.
-  std::vector<std::uint64_t> reads_asked_;
+  struct read_asked {
+    std::uint64_t id;
+    std::uint32_t age;  // ticks since the request was last sent
+  };
+  std::vector<read_asked> reads_asked_;
   std::vector<read_state> reads_ready_;
   // A transfer this node started as leader, watched after it stepped down.
   struct transfer_watch {

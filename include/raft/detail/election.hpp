@@ -30,6 +30,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
     }
     return;
   }
+  resend_read_requests_(out);
   if (++election_elapsed_ >= randomized_timeout_) campaign(out);
 }
 

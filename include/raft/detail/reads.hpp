@@ -49,7 +49,7 @@ read_status node<Tr, Lg, Ck, Rn, Tc>::read_index(std::uint64_t id, output_type& 
   }
   if (!leader_) return read_status::no_leader;
   if (reads_asked_.size() + reads_ready_.size() >= cfg_.max_pending_reads) return read_status::too_many;
-  reads_asked_.push_back(id);
+  reads_asked_.push_back(read_asked{id, 0});
   send_(*leader_, read_index_request{id}, out);
   return read_status::ok;
 }
@@ -190,7 +190,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::fail_reads_(output_type& out) {
     }
     l->reads.clear();
   }
-  for (auto id : reads_asked_) out.failed_reads.push_back(id);
+  for (const auto& r : reads_asked_) out.failed_reads.push_back(r.id);
   reads_asked_.clear();
 }
 
@@ -216,15 +216,31 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_read_index_request_(const node_id& from
     send_(from, read_index_response{req.context, index_t{}, false}, out);
     return l == nullptr ? step_status::unexpected : step_status::dropped;
   }
+  for (const auto& r : l->reads)
+    if (r.from == from && r.id == req.context) return step_status::ok;  // asked again: it is under way
   leader_read_(*l, req.context, from, read_mode::read_index, out);
   return step_status::ok;
+}
+
+/// Follower: a read request (or its answer) may be lost. Ask again once an
+/// election timeout passed without an answer; the leader ignores a request
+/// it is still working on, and answers one it already answered again.
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::resend_read_requests_(output_type& out) {
+  if (!leader_ || is_leader()) return;
+  for (auto& r : reads_asked_) {
+    if (++r.age < cfg_.election_ticks) continue;
+    r.age = 0;
+    send_(*leader_, read_index_request{r.id}, out);
+  }
 }
 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 step_status node<Tr, Lg, Ck, Rn, Tc>::on_read_index_response_(const node_id& from, const read_index_response& resp,
                                                              output_type& out) {
   if (!(leader_ == from) && resp.ok) return step_status::unexpected;
-  auto it = std::find(reads_asked_.begin(), reads_asked_.end(), resp.context);
+  auto it = std::find_if(reads_asked_.begin(), reads_asked_.end(),
+                         [&](const read_asked& r) { return r.id == resp.context; });
   if (it == reads_asked_.end()) return step_status::unexpected;
   reads_asked_.erase(it);
   if (!resp.ok) {
