@@ -216,15 +216,15 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_read_index_request_(const node_id& from
     send_(from, read_index_response{req.context, index_t{}, false}, out);
     return l == nullptr ? step_status::unexpected : step_status::dropped;
   }
-  for (const auto& r : l->reads)
-    if (r.from == from && r.id == req.context) return step_status::ok;  // asked again: it is under way
   leader_read_(*l, req.context, from, read_mode::read_index, out);
   return step_status::ok;
 }
 
 /// Follower: a read request (or its answer) may be lost. Ask again once an
-/// election timeout passed without an answer; the leader ignores a request
-/// it is still working on, and answers one it already answered again.
+/// election timeout passed without an answer. If both copies get answered,
+/// the second answer finds no read waiting and is ignored (the leader does
+/// not look for duplicates: with max_pending_reads reads pending, that would
+/// cost a hostile follower's every request a scan of all of them).
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::resend_read_requests_(output_type& out) {
   if (!leader_ || is_leader()) return;
