@@ -69,6 +69,7 @@
 #include <memory>
 #include <stdexcept>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -214,8 +215,8 @@ class node {
   /// On a non-leader nothing happens and the result says who the leader is.
   [[nodiscard]] propose_result_type propose(payload cmd, output_type& out);
 
-  /// Appends every command of `cmds` (a range of payloads, moved from if it
-  /// is an rvalue range) and replicates them together: one AppendEntries per
+  /// Appends every command of `cmds` (a forward range of payloads, moved from
+  /// if it is an rvalue range) and replicates them together: one AppendEntries per
   /// follower for the whole batch, within the flow-control limits. An empty
   /// range appends nothing and returns empty_batch.
   template <class Range>
@@ -245,7 +246,8 @@ class node {
   /// applied through index. If the node loses track of it (leadership or
   /// leader changed), out.failed_reads holds id. `id` is the caller's; it is
   /// echoed, never interpreted. read_mode::lease answers at once while the
-  /// leader's lease holds (config.lease_reads).
+  /// leader's lease holds (config.lease_reads); a follower's read is always
+  /// confirmed by the leader's heartbeat round.
   [[nodiscard]] read_status read_index(std::uint64_t id, output_type& out, read_mode mode = read_mode::read_index);
 
   /// The caller's transport could not deliver to `peer`: the leader stops

@@ -45,7 +45,8 @@ struct node_status {
   std::vector<peer_status<NodeId>> peers;
   std::optional<NodeId> transfer_target;  ///< A leadership transfer under way.
   bool lease_valid = false;               ///< A lease read would be answered at once.
-  std::uint64_t uncommitted_bytes = 0;    ///< Payload bytes proposed in this term, not yet committed.
+  std::uint64_t uncommitted_bytes = 0;    ///< Payload bytes proposed in this term, not yet committed
+                                          ///< (counted only with config.max_uncommitted_bytes set).
   std::size_t pending_reads = 0;          ///< Reads waiting for confirmation (leader) or an answer (follower).
   friend bool operator==(const node_status&, const node_status&) = default;
 };

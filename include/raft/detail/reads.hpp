@@ -127,8 +127,13 @@ void node<Tr, Lg, Ck, Rn, Tc>::round_answered_(leader_state& l, progress* pr, st
   if (pr != nullptr) {
     if (round <= pr->acked_round || round > l.round) return;
     pr->acked_round = round;
-    for (const auto& [r, t] : l.round_start)
-      if (r == round) pr->lease_from = t + 1;
+    if (cfg_.lease_reads)
+      for (const auto& [r, t] : l.round_start)
+        if (r == round) pr->lease_from = t + 1;
+    // Nothing waits for a round: the quorum question can wait too (a read
+    // that arrives later asks it, see leader_read_). Keeps the common
+    // acknowledgement path as cheap as before rounds existed.
+    if (l.reads.empty()) return;
   }
   const std::optional<std::uint64_t> q = conf_.template committed<std::uint64_t>([&](const node_id& id) {
     if (id == cfg_.id) return l.round;

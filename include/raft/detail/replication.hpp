@@ -42,6 +42,9 @@ auto node<Tr, Lg, Ck, Rn, Tc>::propose(payload cmd, output_type& out) -> propose
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 template <class Range>
 auto node<Tr, Lg, Ck, Rn, Tc>::propose_batch(Range&& cmds, output_type& out) -> propose_result_type {
+  static_assert(std::ranges::forward_range<Range>,
+                "raft::node::propose_batch: the commands must be a forward range (it may be read twice: "
+                "once to size the batch for config.max_uncommitted_bytes, once to append it)");
   begin_(out);
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) {
@@ -59,8 +62,9 @@ auto node<Tr, Lg, Ck, Rn, Tc>::propose_batch(Range&& cmds, output_type& out) -> 
     return {propose_status::forwarded, {}, {}, leader_};
   }
   if (l->transfer_to) return {propose_status::transferring, {}, {}, leader_};
-  {
-    // Back-pressure is all or nothing for a batch.
+  if (cfg_.max_uncommitted_bytes != 0) {
+    // Back-pressure is all or nothing for a batch: size it first (a second
+    // pass over the range, which is why it must be a forward range).
     std::uint64_t bytes = 0;
     bool any = false;
     for (const auto& c : cmds) {

@@ -90,12 +90,15 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::step(message_type m, output_type& out) {
       return step_status::leader_active;
     }
   }
-  const detail::term_rule rule = std::visit([](const auto& b) { return detail::term_rule_of(b); }, m.body);
-  if (m.term > term_) {
-    if (rule.adopt_newer_term) become_follower_(m.term, rule.sender_leads ? std::optional<node_id>(m.from) : std::nullopt, &out);
-  } else if (m.term < term_) {
-    if (rule.answer_stale) std::visit([&](const auto& b) { answer_stale_(m.from, b, out); }, m.body);
-    return step_status::stale_term;
+  if (m.term != term_) {  // the table is only needed then: keep the common case free of it
+    const detail::term_rule rule = std::visit([](const auto& b) { return detail::term_rule_of(b); }, m.body);
+    if (m.term > term_) {
+      if (rule.adopt_newer_term)
+        become_follower_(m.term, rule.sender_leads ? std::optional<node_id>(m.from) : std::nullopt, &out);
+    } else {
+      if (rule.answer_stale) std::visit([&](const auto& b) { answer_stale_(m.from, b, out); }, m.body);
+      return step_status::stale_term;
+    }
   }
 
   return std::visit(detail::overloaded{
