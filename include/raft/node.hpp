@@ -122,6 +122,12 @@ inline constexpr std::uint64_t counter_limit = std::uint64_t{1} << 62;
 /// to the limit, after which no election could ever be held again.
 inline constexpr std::uint64_t max_term_jump = std::uint64_t{1} << 32;
 
+/// A Trace policy that wants to be called.
+template <class T>
+inline constexpr bool trace_enabled = requires {
+  requires static_cast<bool>(T::enabled);
+};
+
 /// A Log whose writes are durable when the call that made them returns.
 template <class L>
 inline constexpr bool durable_on_write = requires {
@@ -137,6 +143,11 @@ class node {
                 "raft::node: the Log policy is incomplete (see the errors above)");
   static_assert(check_clock<Clock>(), "raft::node: the Clock policy is incomplete (see the errors above)");
   static_assert(check_random<Random>(), "raft::node: the Random policy is incomplete (see the errors above)");
+  static_assert(requires { { Trace::enabled } -> std::convertible_to<bool>; },
+                "raft: the Trace policy needs 'static constexpr bool enabled' (false: never called; see raft/trace.hpp)");
+  static_assert(!detail::trace_enabled<Trace> ||
+                    requires(Trace& t, const trace_event<typename Transport::node_id>& e) { t(e); },
+                "raft: the Trace policy needs 'void operator()(const raft::trace_event<node_id>&)' when enabled");
 
  public:
   using transport_type = Transport;
