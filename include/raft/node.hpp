@@ -355,9 +355,13 @@ class node {
   step_status on_pre_vote_response_(const node_id& from, term_t msg_term, const pre_vote_response& resp,
                                     output_type& out);
   void check_quorum_(leader_state& l, output_type& out);
-  void heard_from_(progress& pr) {
-    pr.recent_active = true;
-    pr.last_heard = std::get<leader_state>(role_).ticks;
+  void heard_from_(progress& pr) { pr.last_heard = std::get<leader_state>(role_).ticks; }
+  bool recently_active_(const leader_state& l, const progress& pr) const noexcept {
+    return l.ticks - pr.last_heard < cfg_.election_ticks;
+  }
+  /// Heard from a leader less than an election timeout ago (stickiness, PreVote).
+  bool heard_leader_recently_() const noexcept {
+    return leader_.has_value() && election_elapsed_ < cfg_.election_ticks;
   }
   void reset_election_timer_();
   void become_follower_(term_t t, std::optional<node_id> leader, output_type* out);
@@ -384,16 +388,19 @@ class node {
   [[nodiscard]] std::optional<index_t> last_index_of_term_(term_t t, index_t upto) const;
 
   // ---------------------------------------------------- detail/leadership.hpp
-  void end_transfer_(leader_state& l, transfer_outcome how, output_type& out);
+  void abort_transfer_(leader_state& l, output_type& out);
+  void report_transfer_(const node_id& target, transfer_outcome how, output_type& out);
   void maybe_send_timeout_now_(leader_state& l, const node_id& to, progress& pr, output_type& out);
   step_status on_timeout_now_(const node_id& from, output_type& out);
   void watch_transfer_(const node_id& leader, output_type& out);
   step_status on_forward_proposal_(const node_id& from, forward_proposal<payload>& req, output_type& out);
-  bool admit_bytes_(leader_state& l, std::uint64_t bytes, output_type& out);
+  bool admit_bytes_(leader_state& l, std::uint64_t bytes);
 
   // --------------------------------------------------------- detail/reads.hpp
-  void begin_round_(leader_state& l, output_type& out);
+  void begin_round_(leader_state& l);
+  void start_round_(leader_state& l, output_type& out);
   void send_heartbeat_(const node_id& to, progress& pr, output_type& out);
+  void send_empty_append_(const node_id& to, index_t at, output_type& out);
   void round_answered_(leader_state& l, progress* pr, std::uint64_t round, output_type& out);
   void release_reads_(leader_state& l, output_type& out);
   void leader_read_(leader_state& l, std::uint64_t id, std::optional<node_id> from, read_mode mode, output_type& out);

@@ -112,8 +112,8 @@ struct progress {
   replication_state state = replication_state::probe;
   bool probe_sent = false;           ///< probe: a message is out; wait for its answer or a heartbeat.
   index_t probe_end;                 ///< probe: last index the outstanding probe carried.
-  bool recent_active = false;        ///< Heard from within the last election timeout (CheckQuorum).
-  std::uint64_t last_heard = 0;      ///< The leader's tick count when it last heard from the follower.
+  std::uint64_t last_heard = 0;      ///< The leader's tick count when it last heard from the follower
+                                     ///< (CheckQuorum: "recently active" = within election_ticks).
   bool learner = false;              ///< Receives the log but never votes or counts toward a quorum.
   std::uint32_t stalled_heartbeats = 0;  ///< replicate: heartbeats since `match` last advanced while entries were in flight.
   index_t sent_commit;               ///< Commit index last sent to this follower.

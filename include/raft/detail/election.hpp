@@ -14,18 +14,17 @@ void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
   if (since_start_ < cfg_.election_ticks) ++since_start_;
   if (watch_ && ++watch_->elapsed >= cfg_.election_ticks) {
     // The transfer we started as leader did not produce its leader in time.
-    out.transfers.push_back({watch_->target, transfer_outcome::aborted});
-    trace_(trace_kind::transfer_aborted, watch_->target);
+    report_transfer_(watch_->target, transfer_outcome::aborted, out);
     watch_.reset();
   }
   if (auto* l = std::get_if<leader_state>(&role_)) {
-    if (l->transfer_to && ++l->transfer_elapsed >= cfg_.election_ticks) end_transfer_(*l, transfer_outcome::aborted, out);
+    if (l->transfer_to && ++l->transfer_elapsed >= cfg_.election_ticks) abort_transfer_(*l, out);
     ++l->ticks;
     check_quorum_(*l, out);
     if (!is_leader()) return;
     if (++heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
-      begin_round_(*l, out);
+      begin_round_(*l);
       broadcast_heartbeat_(*l, out);
     }
     return;
@@ -42,12 +41,11 @@ void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
 /// holds for joint configurations too.
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::check_quorum_(leader_state& l, output_type& out) {
-  for (auto& [id, pr] : l.peers) pr.recent_active = l.ticks - pr.last_heard < cfg_.election_ticks;
   if (!cfg_.check_quorum) return;
   const bool alive = conf_.has_quorum([&](const node_id& id) {
     if (id == cfg_.id) return true;
     const progress* pr = l.peers.find(id);
-    return pr != nullptr && pr->recent_active;
+    return pr != nullptr && recently_active_(l, *pr);
   });
   if (alive) return;
   trace_(trace_kind::quorum_lost);
@@ -112,7 +110,7 @@ bool node<Tr, Lg, Ck, Rn, Tc>::leader_active_() const noexcept {
   if (!cfg_.check_quorum) return false;
   if (is_leader()) return true;  // CheckQuorum steps it down when it is not
   if (cfg_.lease_reads && since_start_ < cfg_.election_ticks) return true;
-  return leader_.has_value() && election_elapsed_ < cfg_.election_ticks;
+  return heard_leader_recently_();
 }
 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
@@ -222,7 +220,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_pre_vote_request_(const node_id& from, 
   const term_t my_last_term = last_term_();
   const bool up_to_date =
       req.last_term > my_last_term || (req.last_term == my_last_term && req.last_index >= log_->last_index());
-  const bool heard_leader = is_leader() || (leader_.has_value() && election_elapsed_ < cfg_.election_ticks);
+  const bool heard_leader = is_leader() || heard_leader_recently_();
   const bool grant = msg_term > term_ && up_to_date && !heard_leader;
   // A grant answers in the term asked about (so the pre-candidate counts it);
   // a refusal in ours (so a pre-candidate that is behind learns our term).

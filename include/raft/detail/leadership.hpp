@@ -18,22 +18,19 @@ transfer_status node<Tr, Lg, Ck, Rn, Tc>::transfer_leadership(const node_id& to,
   if (pr == nullptr || pr->learner || !conf_.contains(to)) return transfer_status::unknown_target;
   if (l->transfer_to) {
     if (*l->transfer_to == to) return transfer_status::in_progress;
-    end_transfer_(*l, transfer_outcome::aborted, out);  // the newest request wins
+    abort_transfer_(*l, out);  // the newest request wins
   }
   l->transfer_to = to;
   l->transfer_elapsed = 0;
-  out.transfers.push_back({to, transfer_outcome::started});
-  trace_(trace_kind::transfer_started, to);
+  report_transfer_(to, transfer_outcome::started, out);
   maybe_send_timeout_now_(*l, to, *pr, out);
   return transfer_status::started;
 }
 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
-void node<Tr, Lg, Ck, Rn, Tc>::end_transfer_(leader_state& l, transfer_outcome how, output_type& out) {
+void node<Tr, Lg, Ck, Rn, Tc>::abort_transfer_(leader_state& l, output_type& out) {
   if (!l.transfer_to) return;
-  out.transfers.push_back({*l.transfer_to, how});
-  trace_(how == transfer_outcome::aborted ? trace_kind::transfer_aborted : trace_kind::transfer_succeeded,
-         *l.transfer_to);
+  report_transfer_(*l.transfer_to, transfer_outcome::aborted, out);
   l.transfer_to.reset();
   l.transfer_elapsed = 0;
 }
@@ -68,17 +65,25 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_timeout_now_(const node_id& from, outpu
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::watch_transfer_(const node_id& leader, output_type& out) {
   if (!watch_ || !(term_ > watch_->term)) return;
-  const bool ok = leader == watch_->target;
-  out.transfers.push_back({watch_->target, ok ? transfer_outcome::succeeded : transfer_outcome::aborted});
-  trace_(ok ? trace_kind::transfer_succeeded : trace_kind::transfer_aborted, watch_->target);
+  report_transfer_(watch_->target, leader == watch_->target ? transfer_outcome::succeeded : transfer_outcome::aborted,
+                   out);
   watch_.reset();
+}
+
+/// Every transfer outcome goes to the output and to the tracer, here.
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::report_transfer_(const node_id& target, transfer_outcome how, output_type& out) {
+  out.transfers.push_back({target, how});
+  constexpr trace_kind kinds[] = {trace_kind::transfer_started, trace_kind::transfer_succeeded,
+                                  trace_kind::transfer_aborted};
+  trace_(kinds[static_cast<std::uint8_t>(how)], target);
 }
 
 /// Back-pressure: may the leader take `bytes` more payload bytes of
 /// proposals? Always when nothing is uncommitted (so one oversized proposal
 /// cannot block forever); otherwise within config.max_uncommitted_bytes.
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
-bool node<Tr, Lg, Ck, Rn, Tc>::admit_bytes_(leader_state& l, std::uint64_t bytes, output_type&) {
+bool node<Tr, Lg, Ck, Rn, Tc>::admit_bytes_(leader_state& l, std::uint64_t bytes) {
   const std::uint64_t limit = cfg_.max_uncommitted_bytes;
   if (limit == 0) return true;  // no limit: nothing to count (keeps the commit path free of it)
   if (l.uncommitted_bytes > 0 && (bytes > limit || l.uncommitted_bytes > limit - bytes)) {
@@ -96,7 +101,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_forward_proposal_(const node_id&, forwa
   if (l == nullptr || l->transfer_to) return step_status::dropped;
   std::uint64_t bytes = 0;
   for (const auto& c : req.commands) bytes += Tr::payload_size(c);
-  if (!admit_bytes_(*l, bytes, out)) return step_status::dropped;
+  if (!admit_bytes_(*l, bytes)) return step_status::dropped;
   for (auto& c : req.commands) append_own_(entry_kind::command, std::move(c));
   wrote_(out);
   replicate_(*l, out);
@@ -157,7 +162,7 @@ auto node<Tr, Lg, Ck, Rn, Tc>::status() const -> status_type {
       p.match = pr.match;
       p.next = pr.next;
       p.state = pr.state;
-      p.recent_active = pr.recent_active;
+      p.recent_active = recently_active_(*l, pr);
       p.learner = pr.learner;
       p.inflight_messages = pr.inflight.count();
       p.inflight_bytes = pr.inflight.bytes();

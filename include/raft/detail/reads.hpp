@@ -84,10 +84,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::leader_read_(leader_state& l, std::uint64_t id, s
   }
   l.reads.push_back(pending_read{id, l.committed_in_term ? commit_ : index_t{}, l.round + 1, std::move(from)});
   if (l.confirmed_round >= l.round) {
-    // No round in flight: begin one for this read now.
-    begin_round_(l, out);
-    for (auto& [pid, pr] : l.peers) send_heartbeat_(pid, pr, out);
-    round_answered_(l, nullptr, 0, out);  // a one-node cluster confirms at once
+    start_round_(l, out);  // no round in flight: begin one for this read now
   } else {
     l.round_wanted = true;  // begins when the round in flight is answered, or at the next heartbeat
     round_answered_(l, nullptr, 0, out);  // (at once if this node is a quorum by itself)
@@ -95,7 +92,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::leader_read_(leader_state& l, std::uint64_t id, s
 }
 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
-void node<Tr, Lg, Ck, Rn, Tc>::begin_round_(leader_state& l, output_type&) {
+void node<Tr, Lg, Ck, Rn, Tc>::begin_round_(leader_state& l) {
   ++l.round;
   l.round_wanted = false;
   // Keep the start times of recent rounds only: an answer to an older round
@@ -111,12 +108,9 @@ void node<Tr, Lg, Ck, Rn, Tc>::begin_round_(leader_state& l, output_type&) {
 /// the round as well as a success).
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::send_heartbeat_(const node_id& to, progress& pr, output_type& out) {
-  const auto& l = std::get<leader_state>(role_);
-  const index_t at = pr.match >= log_->snapshot_index() ? pr.match : log_->snapshot_index();
+  const index_t at = max(pr.match, log_->snapshot_index());
   if (at == pr.match) pr.sent_commit = max(pr.sent_commit, min(commit_, pr.match));
-  append_request<payload> req{at, log_->term_at(at), commit_, {}};
-  req.round = l.round;
-  send_(to, std::move(req), out);
+  send_empty_append_(to, at, out);
 }
 
 /// A follower answered `round` (pr null: only re-check the quorum). Confirms
@@ -143,11 +137,16 @@ void node<Tr, Lg, Ck, Rn, Tc>::round_answered_(leader_state& l, progress* pr, st
   if (!q || *q <= l.confirmed_round) return;
   l.confirmed_round = *q;
   release_reads_(l, out);
-  if (l.round_wanted && l.confirmed_round >= l.round) {
-    begin_round_(l, out);
-    for (auto& [pid, p] : l.peers) send_heartbeat_(pid, p, out);
-    round_answered_(l, nullptr, 0, out);
-  }
+  if (l.round_wanted && l.confirmed_round >= l.round) start_round_(l, out);
+}
+
+/// Begins a round for the reads waiting, out of the heartbeat schedule, and
+/// sends it to every follower (a one-node cluster confirms it at once).
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::start_round_(leader_state& l, output_type& out) {
+  begin_round_(l);
+  for (auto& [id, pr] : l.peers) send_heartbeat_(id, pr, out);
+  round_answered_(l, nullptr, 0, out);
 }
 
 /// Answers every read whose round is confirmed, once the read index is known.

@@ -32,7 +32,7 @@ auto node<Tr, Lg, Ck, Rn, Tc>::propose(payload cmd, output_type& out) -> propose
     return not_leader_();
   }
   if (l->transfer_to) return {propose_status::transferring, {}, {}, leader_};
-  if (!admit_bytes_(*l, Tr::payload_size(cmd), out)) return {propose_status::dropped, {}, {}, leader_};
+  if (!admit_bytes_(*l, Tr::payload_size(cmd))) return {propose_status::dropped, {}, {}, leader_};
   append_own_(entry_kind::command, std::move(cmd));
   wrote_(out);
   replicate_(*l, out);
@@ -72,7 +72,7 @@ auto node<Tr, Lg, Ck, Rn, Tc>::propose_batch(Range&& cmds, output_type& out) -> 
       any = true;
     }
     if (!any) return {propose_status::empty_batch, {}, {}, leader_};
-    if (!admit_bytes_(*l, bytes, out)) return {propose_status::dropped, {}, {}, leader_};
+    if (!admit_bytes_(*l, bytes)) return {propose_status::dropped, {}, {}, leader_};
   }
   const index_t before = log_->last_index();
   for (auto&& c : cmds) {
@@ -259,7 +259,14 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::send_commit_(const node_id& to, progress& pr, output_type& out) {
   if (pr.match < log_->snapshot_index()) return;  // cannot anchor it; the follower needs the snapshot
   pr.sent_commit = min(commit_, pr.match);
-  append_request<payload> req{pr.match, log_->term_at(pr.match), commit_, {}};
+  send_empty_append_(to, pr.match, out);
+}
+
+/// An AppendEntries without entries after `at` (which the Log holds),
+/// carrying the commit index and the current heartbeat round.
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+void node<Tr, Lg, Ck, Rn, Tc>::send_empty_append_(const node_id& to, index_t at, output_type& out) {
+  append_request<payload> req{at, log_->term_at(at), commit_, {}};
   req.round = std::get<leader_state>(role_).round;
   send_(to, std::move(req), out);
 }
@@ -317,7 +324,6 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_response_(const node_id& from, c
   if (resp.index > log_->last_index()) return step_status::malformed;  // about entries we never had
   heard_from_(pr);
   round_answered_(*l, &pr, resp.round, out);
-  if (!is_leader()) return step_status::ok;
   if (resp.success) {
     const bool advanced = pr.acknowledge(resp.index);
     if (pr.state == replication_state::probe) {
