@@ -493,13 +493,22 @@ TEST_CASE("A config with the documented defaults is valid", "[config]") {
 
 TEST_CASE("config::validate says what is wrong", "[config]") {
   auto c = good_config();
-  SECTION("no voters") {
+  SECTION("no voters: a node that joins an existing cluster") {
     c.voters.clear();
-    CHECK(problem(c) == "config.voters is empty: list every voting member, this node included");
+    CHECK(problem(c) == "<valid>");
   }
   SECTION("id not among the voters") {
     c.id = 9;
-    CHECK(problem(c) == "config.id is not in config.voters: a node must be one of the voters it is configured with");
+    CHECK(problem(c) ==
+          "config.id is not in config.voters: a founding node must be one of the voters it is configured with "
+          "(a node joining an existing cluster leaves config.voters empty)");
+  }
+  SECTION("witnesses outside the voters, or every voter a witness") {
+    c.witnesses = {9};
+    CHECK(problem(c) == "config.witnesses lists a node that is not in config.voters");
+    c.witnesses = c.voters;
+    CHECK(problem(c) ==
+          "config.witnesses lists every voter: at least one voter must store the log in full (a witness never leads)");
   }
   SECTION("a voter listed twice") {
     c.voters = {1, 2, 3, 1};

@@ -109,7 +109,7 @@ consteval bool check_transport() {
 /// Snapshots. install_snapshot() stores a snapshot and drops the entries it
 /// covers (the node calls it when the application compacts, and when a
 /// follower receives one from the leader); snapshot_index(), snapshot_term()
-/// and snapshot_data() describe the stored one. Like every other write it may
+/// snapshot_data() and snapshot_membership() describe the stored one. Like every other write it may
 /// be buffered until the caller flushes (the node sets `persist`), but the
 /// flush must make the snapshot durable before or together with dropping the
 /// covered entries, never after.
@@ -133,6 +133,7 @@ concept log_store =
       l.truncate_after(i);
       l.install_snapshot(snap);
       { cl.snapshot_data() } -> std::convertible_to<raft::bytes>;
+      { cl.snapshot_membership() } -> std::convertible_to<raft::bytes>;
     };
 
 template <class L, class Transport>
@@ -188,6 +189,11 @@ consteval bool check_log() {
                     { l.snapshot_data() } -> std::convertible_to<raft::bytes>;
                   },
                   "raft: the Log policy needs `raft::bytes snapshot_data() const` (the stored snapshot, empty if none)");
+    static_assert(requires(const L& l) {
+                    { l.snapshot_membership() } -> std::convertible_to<raft::bytes>;
+                  },
+                  "raft: the Log policy needs `raft::bytes snapshot_membership() const` (the `membership` of the "
+                  "stored snapshot, stored with it by install_snapshot; empty if none)");
   }
   return log_store<L>;
 }

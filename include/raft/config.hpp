@@ -19,12 +19,23 @@ inline namespace v0 {
 /// that fails it).
 template <class NodeId>
 struct config {
-  /// This node's id. Must be one of `voters`.
+  /// This node's id. Must be one of `voters`, unless `voters` is empty.
   NodeId id{};
 
-  /// Every voting member of the cluster, this node included, in any order,
-  /// without duplicates. Every node of the cluster must be given the same set.
+  /// The bootstrap membership: every voting member of a brand-new cluster,
+  /// this node included, in any order, without duplicates; every founding
+  /// node must be given the same set. It is used only while the node's Log
+  /// holds no configuration (no configuration entry, no snapshot): once
+  /// membership changed (node::change_membership), the log decides and this
+  /// is ignored. Empty: the node joins an existing cluster; it learns the
+  /// membership from the leader (the entry that added it, or a snapshot) and
+  /// never campaigns before.
   std::vector<NodeId> voters;
+
+  /// Bootstrap only: which of `voters` are witnesses (raft/membership.hpp:
+  /// voters that store no command payloads and never lead). At least one
+  /// voter must not be a witness.
+  std::vector<NodeId> witnesses{};
 
   /// Election timeout in ticks. A follower that hears nothing from a leader
   /// for a random number of ticks in [election_ticks, 2 * election_ticks)
@@ -141,12 +152,20 @@ struct config {
   /// Returns a sentence saying what is wrong, or nothing if the config is
   /// usable.
   [[nodiscard]] std::optional<std::string> validate() const {
-    if (voters.empty()) return "config.voters is empty: list every voting member, this node included";
-    if (std::find(voters.begin(), voters.end(), id) == voters.end())
-      return "config.id is not in config.voters: a node must be one of the voters it is configured with";
+    if (!voters.empty() && std::find(voters.begin(), voters.end(), id) == voters.end())
+      return "config.id is not in config.voters: a founding node must be one of the voters it is configured with "
+             "(a node joining an existing cluster leaves config.voters empty)";
     for (std::size_t i = 0; i < voters.size(); ++i)
       for (std::size_t j = i + 1; j < voters.size(); ++j)
         if (voters[i] == voters[j]) return "config.voters lists the same node twice";
+    for (std::size_t i = 0; i < witnesses.size(); ++i) {
+      if (std::find(voters.begin(), voters.end(), witnesses[i]) == voters.end())
+        return "config.witnesses lists a node that is not in config.voters";
+      for (std::size_t j = i + 1; j < witnesses.size(); ++j)
+        if (witnesses[i] == witnesses[j]) return "config.witnesses lists the same node twice";
+    }
+    if (!voters.empty() && witnesses.size() >= voters.size())
+      return "config.witnesses lists every voter: at least one voter must store the log in full (a witness never leads)";
     if (heartbeat_ticks == 0) return "config.heartbeat_ticks must be at least 1";
     if (election_ticks <= heartbeat_ticks)
       return "config.election_ticks must be greater than config.heartbeat_ticks (the paper suggests about 10x)";

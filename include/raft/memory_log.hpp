@@ -93,6 +93,8 @@ class basic_memory_log {
 
   /// The stored snapshot's data (empty if there is none).
   [[nodiscard]] const raft::bytes& snapshot_data() const noexcept { return snap_data_; }
+  /// The stored snapshot's membership (snapshot::membership; empty if none).
+  [[nodiscard]] const raft::bytes& snapshot_membership() const noexcept { return snap_membership_; }
 
   /// Makes `snap` the stored snapshot. If the log holds an entry at
   /// snap.index with term snap.term, the entries after it are kept (thesis
@@ -110,6 +112,7 @@ class basic_memory_log {
     snap_index_ = snap.index;
     snap_term_ = snap.term;
     snap_data_ = snap.data;
+    snap_membership_ = snap.membership;
   }
 
   /// Number of entries held, and their payload bytes (plus a fixed per-entry
@@ -128,6 +131,7 @@ class basic_memory_log {
   index_t snap_index_{};
   term_t snap_term_{};
   raft::bytes snap_data_;
+  raft::bytes snap_membership_;
   std::vector<entry_type> entries_;  // entries_[head_] has index snap_index_ + 1
   std::size_t head_ = 0;
   std::size_t bytes_ = 0;

@@ -23,9 +23,13 @@ enum class entry_kind : std::uint8_t {
   command = 0,  ///< A client command: `data` is the proposed payload.
   noop = 1,     ///< Appended by each new leader (paper §8) so that entries of
                 ///< earlier terms commit promptly; `data` is empty.
+  config = 2,   ///< A membership change (raft/membership.hpp): `conf` holds the
+                ///< whole new membership and the change's context
+                ///< (decode_config_entry); `data` is empty. Effective on every
+                ///< node as soon as it is in the log (thesis §4.1).
 };
 
-inline constexpr std::uint8_t entry_kind_count = 2;
+inline constexpr std::uint8_t entry_kind_count = 3;
 
 template <class Payload>
 struct entry {
@@ -33,6 +37,9 @@ struct entry {
   index_t index;
   entry_kind kind = entry_kind::command;
   Payload data{};
+  /// entry_kind::config only: the encoded configuration (a Log stores it
+  /// like `data`). Empty for every other kind.
+  raft::bytes conf{};
 
   friend bool operator==(const entry&, const entry&) = default;
 };
@@ -146,6 +153,8 @@ struct install_snapshot {
   std::uint64_t offset = 0;      ///< Where `data` goes in the snapshot.
   bool done = false;             ///< This is the last chunk.
   raft::bytes data;              ///< The chunk.
+  /// The membership as of last_index (encode_config_entry), in every chunk.
+  raft::bytes membership{};
   friend bool operator==(const install_snapshot&, const install_snapshot&) = default;
 };
 
@@ -175,6 +184,11 @@ struct snapshot {
   index_t index;
   term_t term;
   raft::bytes data;
+  /// The cluster membership as of `index` (encode_config_entry; empty only
+  /// in snapshots written before membership changes existed, which then
+  /// mean config::voters). A Log stores it with the snapshot and returns it
+  /// from snapshot_membership().
+  raft::bytes membership{};
   friend bool operator==(const snapshot&, const snapshot&) = default;
 };
 

@@ -51,6 +51,7 @@
 //   detail/durability.hpp        Log writes, persisted(), held acknowledgements (thesis §10.2.1)
 //   detail/leadership.hpp        leadership transfer (thesis §3.10), forwarding, back-pressure, status()
 //   detail/reads.hpp             ReadIndex and leases over heartbeat rounds (thesis §6.4, §6.4.1)
+//   detail/membership_change.hpp membership from the log, changes, joint consensus, witnesses (thesis §4)
 // Per-peer state lives in a tracker keyed by node id (raft/tracker.hpp) and
 // every quorum question goes through raft/quorum.hpp, which takes a
 // configuration (a majority, or joint).
@@ -81,6 +82,7 @@
 #include "concepts.hpp"
 #include "config.hpp"
 #include "memory_log.hpp"
+#include "membership.hpp"
 #include "message.hpp"
 #include "output.hpp"
 #include "progress.hpp"
@@ -162,6 +164,9 @@ class node {
   using propose_result_type = propose_result<node_id>;
   using status_type = node_status<node_id>;
   using trace_event_type = trace_event<node_id>;
+  using membership_type = raft::membership<node_id>;
+  using conf_change_type = raft::conf_change<node_id>;
+  using change_result_type = raft::change_result<node_id>;
 
   /// Whether the Log is durable when written (then persisted() is never needed).
   static constexpr bool log_durable_on_write = detail::durable_on_write<Log>;
@@ -193,6 +198,12 @@ class node {
   [[nodiscard]] std::uint64_t durable_write() const noexcept { return durable_seq_; }
   [[nodiscard]] const config_type& config() const noexcept { return cfg_; }
   [[nodiscard]] const quorum_config<node_id>& voters() const noexcept { return conf_; }
+  /// The membership this node uses: the newest configuration in its log,
+  /// committed or not (thesis §4.1), else its snapshot's, else config.voters.
+  [[nodiscard]] const membership_type& configuration() const noexcept { return members_; }
+  /// Index of the entry that set configuration() (the snapshot index, or 0
+  /// for the bootstrap membership). Committed once commit_index() reaches it.
+  [[nodiscard]] index_t configuration_index() const noexcept { return conf_index_; }
   [[nodiscard]] const Log& log() const noexcept { return *log_; }
   /// Mutable access for flushing a write-back Log. Writing entries or hard
   /// state through it behind the node's back breaks Raft.
@@ -249,6 +260,21 @@ class node {
   /// target replaces the one under way (which is reported aborted).
   [[nodiscard]] transfer_status transfer_leadership(const node_id& to, output_type& out);
 
+  /// Membership change (thesis §4): the leader appends a configuration entry
+  /// holding the membership after `change` (raft/membership.hpp) and uses it
+  /// at once; so does every node that receives it. A change of one voter
+  /// (any number of learner changes) is applied directly; a larger one, or
+  /// one asking for transition::joint*, enters a joint configuration in
+  /// which every decision needs a majority of the old voters and of the new,
+  /// left automatically once committed (or by leave_joint()). Refused (and
+  /// nothing appended) unless this node leads, the previous change is
+  /// committed and the leader committed an entry of its own term (the
+  /// correction to single-server changes, thesis §4.1); see change_status.
+  [[nodiscard]] change_result_type change_membership(const conf_change_type& change, output_type& out);
+
+  /// Leaves a joint configuration entered with transition::joint_explicit.
+  [[nodiscard]] change_result_type leave_joint(output_type& out);
+
   /// A linearizable read without a log entry (thesis §6.4). On the leader:
   /// the read index is the commit index (once the leader committed an entry
   /// of its term), confirmed by one heartbeat round that every read waiting
@@ -300,7 +326,7 @@ class node {
     std::optional<node_id> from; // a follower asked for it
   };
   struct leader_state {
-    tracker<node_id> peers;  // every member but this node
+    tracker<node_id> peers;  // every member but this node (and removed ones until their removal commits)
     std::uint64_t ticks = 0; // ticks since it became leader (CheckQuorum's clock)
     // Leadership transfer (thesis §3.10).
     std::optional<node_id> transfer_to;
@@ -378,7 +404,7 @@ class node {
   void after_commit_(leader_state& l, output_type& out);
   void replicate_(leader_state& l, output_type& out);
   bool send_append_(const node_id& to, progress& pr, output_type& out);
-  std::size_t take_entries_(std::vector<entry_type>& entries, index_t from, std::size_t& bytes) const;
+  std::size_t take_entries_(std::vector<entry_type>& entries, index_t from, std::size_t& bytes, bool strip) const;
   bool extend_pending_(const node_id& to, progress& pr, output_type& out);
   void send_commit_(const node_id& to, progress& pr, output_type& out);
   void maybe_send_commit_(const node_id& to, progress& pr, output_type& out);
@@ -433,6 +459,21 @@ class node {
   void send_durable_(const node_id& to, Body&& body, output_type& out);
   void emit_committed_(output_type& out);
 
+  // ------------------------------------------- detail/membership_change.hpp
+  void load_membership_();
+  void conf_appended_(const entry_type& e);
+  void conf_truncated_(index_t keep);
+  void conf_snapshot_(const raft::snapshot& snap, bool keeps_suffix);
+  [[nodiscard]] const membership_type& membership_at_(index_t i) const;
+  [[nodiscard]] raft::bytes encoded_membership_at_(index_t i) const;
+  void refresh_conf_();
+  void sync_peers_(leader_state& l);
+  void tidy_membership_(leader_state& l, output_type& out);
+  change_result_type append_config_(leader_state& l, membership_type next, const raft::bytes& context,
+                                    output_type& out);
+  [[nodiscard]] bool promotable_() const noexcept { return self_voter_ && !self_witness_; }
+  [[nodiscard]] progress new_progress_(const node_id& id) const;
+
   // ----------------------------------------------------------------- misc
   template <class Body>
   void send_(const node_id& to, Body&& body, output_type& out) {
@@ -450,7 +491,22 @@ class node {
   static index_t first_index_thunk_(const void* log) { return static_cast<const Log*>(log)->first_index(); }
 
   config_type cfg_;
-  quorum_config<node_id> conf_;  // the voters (static membership for now)
+  // Membership (detail/membership_change.hpp): the configuration as of the
+  // snapshot (or the bootstrap one), then every configuration entry in the
+  // log after it, oldest first. members_ is the newest of them, conf_ its
+  // quorum rules; both change only through refresh_conf_().
+  struct conf_point {
+    index_t index;
+    membership_type members;
+  };
+  membership_type base_members_;
+  std::vector<conf_point> conf_log_;
+  membership_type members_;
+  index_t conf_index_;
+  quorum_config<node_id> conf_;
+  bool self_voter_ = false;    // this node votes in conf_ (either set)
+  bool self_witness_ = false;  // this node is a witness
+  bool self_quorum_ = false;   // this node alone is a quorum of conf_
   // On the heap: out.committed reads entries in place, and must stay valid
   // when the node itself moves (e.g. a std::vector<node> grows).
   std::unique_ptr<Log> log_;
@@ -506,6 +562,7 @@ class node {
 #include "detail/election.hpp"
 #include "detail/follower_append.hpp"
 #include "detail/leadership.hpp"
+#include "detail/membership_change.hpp"
 #include "detail/reads.hpp"
 #include "detail/replication.hpp"
 #include "detail/snapshot_transfer.hpp"

@@ -485,8 +485,10 @@ enum class transfer_status : std::uint8_t {
   started,         ///< Under way: out.transfers says how it ends.
   in_progress,     ///< A transfer to the same target is already under way.
   not_leader,      ///< Only the leader can transfer leadership.
-  unknown_target,  ///< The target is not a voter of the configuration.
+  unknown_target,  ///< The target is not a member of the configuration.
   is_self,         ///< The target is this node, which already leads.
+  not_voter,       ///< The target is a learner: it cannot be elected.
+  witness,         ///< The target is a witness: it holds no payloads and never leads.
 };
 
 [[nodiscard]] constexpr const char* to_string(transfer_status s) noexcept {
@@ -494,8 +496,10 @@ enum class transfer_status : std::uint8_t {
     case transfer_status::started: return "started";
     case transfer_status::in_progress: return "already in progress";
     case transfer_status::not_leader: return "not leader";
-    case transfer_status::unknown_target: return "target is not a voter";
+    case transfer_status::unknown_target: return "target is not a member";
     case transfer_status::is_self: return "target is this node";
+    case transfer_status::not_voter: return "target is a learner";
+    case transfer_status::witness: return "target is a witness";
   }
   return "?";
 }

@@ -115,6 +115,7 @@ struct progress {
   std::uint64_t last_heard = 0;      ///< The leader's tick count when it last heard from the follower
                                      ///< (CheckQuorum: "recently active" = within election_ticks).
   bool learner = false;              ///< Receives the log but never votes or counts toward a quorum.
+  bool witness = false;              ///< A witness: receives entries and snapshots without payloads.
   std::uint32_t stalled_heartbeats = 0;  ///< replicate: heartbeats since `match` last advanced while entries were in flight.
   index_t sent_commit;               ///< Commit index last sent to this follower.
   inflight_window inflight;

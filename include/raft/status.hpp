@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "membership.hpp"
 #include "progress.hpp"
 #include "types.hpp"
 
@@ -20,7 +21,9 @@ struct peer_status {
   index_t next;                    ///< Next index the leader will send.
   replication_state state = replication_state::probe;
   bool recent_active = false;      ///< Answered since the last CheckQuorum (election timeout).
-  bool learner = false;
+  bool learner = false;            ///< A learner (or a voter being demoted to one when the joint configuration is left).
+  bool witness = false;
+  std::uint64_t lag = 0;           ///< Entries the peer lacks: the leader's last index minus match.
   std::size_t inflight_messages = 0;
   std::uint64_t inflight_bytes = 0;
   index_t snapshot_index;          ///< snapshot state: the snapshot being sent.
@@ -41,6 +44,8 @@ struct node_status {
   index_t first_index;   ///< First entry still in the Log (snapshot index + 1).
   index_t last_index;
   index_t durable_index;
+  membership<NodeId> configuration;  ///< The membership in use (node::configuration()).
+  index_t configuration_index;       ///< Where it comes from in the log.
   // Leader only (empty / zero otherwise):
   std::vector<peer_status<NodeId>> peers;
   std::optional<NodeId> transfer_target;  ///< A leadership transfer under way.

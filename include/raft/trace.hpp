@@ -40,9 +40,11 @@ enum class trace_kind : std::uint8_t {
   snapshot_refused,      ///< `peer` refused the snapshot ending at `index` (too large or inconsistent).
   proposal_dropped,      ///< Over max_uncommitted_bytes (`index`: the bytes uncommitted).
   peer_unreachable,      ///< The caller reported `peer` unreachable.
+  membership_changed,    ///< The configuration in use changed: now the one at index `index`.
+  removed_step_down,     ///< The leader's removal committed: stepping down (`peer`: told to campaign, if any).
 };
 
-inline constexpr std::uint8_t trace_kind_count = 19;
+inline constexpr std::uint8_t trace_kind_count = 21;
 
 [[nodiscard]] constexpr const char* to_string(trace_kind k) noexcept {
   constexpr const char* names[] = {"pre_vote_started", "election_started",   "became_follower",
@@ -51,7 +53,7 @@ inline constexpr std::uint8_t trace_kind_count = 19;
                                    "quorum_lost",      "transfer_started",   "transfer_succeeded",
                                    "transfer_aborted", "timeout_now_sent",   "snapshot_send_started",
                                    "snapshot_sent",    "snapshot_refused",   "proposal_dropped",
-                                   "peer_unreachable"};
+                                   "peer_unreachable", "membership_changed", "removed_step_down"};
   const auto i = static_cast<std::uint8_t>(k);
   return i < trace_kind_count ? names[i] : "?";
 }

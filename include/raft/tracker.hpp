@@ -37,6 +37,15 @@ class tracker {
     return peers_.back().progress;
   }
 
+  /// Drops the record of `id` (if any). Invalidates references to records.
+  void remove(const NodeId& id) {
+    for (std::size_t i = 0; i < peers_.size(); ++i)
+      if (peers_[i].id == id) {
+        peers_.erase(peers_.begin() + static_cast<std::ptrdiff_t>(i));
+        return;
+      }
+  }
+
   /// The record of `id`, or nullptr if the peer is not tracked.
   [[nodiscard]] raft::progress* find(const NodeId& id) noexcept {
     for (auto& p : peers_)

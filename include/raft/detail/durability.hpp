@@ -26,7 +26,6 @@ node<Tr, Lg, Ck, Rn, Tc>::node(config_type cfg, Lg log, Ck clock, Rn rng, Tc tra
       rng_(std::move(rng)),
       tracer_(std::move(trace)) {
   if (auto problem = cfg_.validate()) detail::invalid_argument(*problem);
-  conf_.incoming = majority_config<node_id>(cfg_.voters);
   const Lg& lg = *log_;
   if (lg.last_index() < lg.snapshot_index() || lg.first_index() != lg.snapshot_index().next())
     detail::invalid_argument("raft::node: the Log's snapshot_index, first_index and last_index disagree");
@@ -38,8 +37,8 @@ node<Tr, Lg, Ck, Rn, Tc>::node(config_type cfg, Lg log, Ck clock, Rn rng, Tc tra
         ". The hard state (term, vote) must be durable before or together with any entry of a newer term: make "
         "save_hard_state() durable no later than the append() that follows it (flush them in the order the node "
         "made them). The vote of that term may have been lost, so this Log cannot be trusted as it is");
-  if (hs.vote && !conf_.contains(*hs.vote))
-    detail::invalid_argument("raft::node: the Log's hard state votes for a node that is not in config.voters");
+  // A vote for a node since removed is fine: votes are not checked against
+  // the membership (thesis §4.1: servers answer requests from anyone).
   term_ = hs.term;
   vote_ = hs.vote;
   commit_ = lg.snapshot_index();
@@ -48,6 +47,7 @@ node<Tr, Lg, Ck, Rn, Tc>::node(config_type cfg, Lg log, Ck clock, Rn rng, Tc tra
   // Restarting from a snapshot: the application must restore it before
   // any later entry is applied; the first output carries it.
   pending_restore_ = lg.snapshot_index() > index_t{};
+  load_membership_();
   std::uint64_t id_hash = 0;
   {
     std::vector<std::byte> buf;
@@ -112,6 +112,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::log_truncate_after_(index_t i, output_type& out) 
   log_->truncate_after(i);
   wrote_(out);  // opens this write before the older ones are capped
   truncated_(i);
+  conf_truncated_(i);
 }
 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
@@ -127,6 +128,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::log_install_snapshot_(const raft::snapshot& snap,
   log_->install_snapshot(snap);
   wrote_(out);
   if (!keeps_suffix) truncated_(agreed);
+  conf_snapshot_(snap, keeps_suffix);
 }
 
 /// Records that the current call wrote to the Log.

@@ -22,6 +22,8 @@ void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
     ++l->ticks;
     check_quorum_(*l, out);
     if (!is_leader()) return;
+    tidy_membership_(*l, out);
+    if (!is_leader()) return;
     if (++heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
       begin_round_(*l);
@@ -30,7 +32,8 @@ void node<Tr, Lg, Ck, Rn, Tc>::tick(output_type& out) {
     return;
   }
   resend_read_requests_(out);
-  if (++election_elapsed_ >= randomized_timeout_) campaign(out);
+  if (election_elapsed_ < randomized_timeout_) ++election_elapsed_;
+  if (election_elapsed_ >= randomized_timeout_ && promotable_()) campaign(out);
 }
 
 /// CheckQuorum (thesis §6.2): a leader that has not heard from a quorum of
@@ -58,7 +61,8 @@ void node<Tr, Lg, Ck, Rn, Tc>::check_quorum_(leader_state& l, output_type& out) 
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::campaign(output_type& out) {
   begin_(out);
-  if (is_leader()) return;
+  // Learners, witnesses and nodes outside their configuration never campaign.
+  if (is_leader() || !promotable_()) return;
   if (cfg_.pre_vote) pre_campaign_(out);
   else campaign_(false, out);
 }
@@ -74,7 +78,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::pre_campaign_(output_type& out) {
   trace_(trace_kind::pre_vote_started, std::nullopt, term_.value + 1);
   if (maybe_win_pre_vote_(out)) return;
   const pre_vote_request req{log_->last_index(), last_term_()};
-  for (const auto& v : conf_.incoming)
+  for (const auto& v : conf_.voters())  // both sets while joint (thesis §4.3)
     if (!(v == cfg_.id)) out.messages.push_back(message_type{cfg_.id, v, term_.next(), req});
 }
 
@@ -97,7 +101,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::campaign_(bool transfer, output_type& out) {
   if (maybe_win_(out)) return;
   // The requests may leave before our vote is durable: they promise nothing.
   const vote_request req{log_->last_index(), last_term_(), transfer};
-  for (const auto& v : conf_.incoming)
+  for (const auto& v : conf_.voters())  // both sets while joint (thesis §4.3)
     if (!(v == cfg_.id)) send_(v, req, out);
 }
 
@@ -154,11 +158,9 @@ void node<Tr, Lg, Ck, Rn, Tc>::become_follower_(term_t t, std::optional<node_id>
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::become_leader_(output_type& out) {
   leader_state l;
-  for (const auto& v : conf_.incoming)
-    if (!(v == cfg_.id))
-      l.peers.add(v, progress(log_->last_index().next(), cfg_.max_inflight, cfg_.max_inflight_bytes));
   l.round_start.emplace_back(l.round, clock_.now());
   role_.template emplace<leader_state>(std::move(l));
+  sync_peers_(std::get<leader_state>(role_));  // every member: voters of both sets, learners
   leader_ = cfg_.id;
   heartbeat_elapsed_ = 0;
   record_change_(out);

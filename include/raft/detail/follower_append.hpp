@@ -82,7 +82,11 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_request_(const node_id& from, ap
     }
   }
   if (k < req.entries.size()) {
-    for (; k < req.entries.size(); ++k) log_->append(std::move(req.entries[k]));
+    for (; k < req.entries.size(); ++k) {
+      const bool config = req.entries[k].kind == entry_kind::config;
+      log_->append(std::move(req.entries[k]));
+      if (config) conf_appended_(log_->entry_at(log_->last_index()));  // in force at once (thesis §4.1)
+    }
     wrote_(out);  // one write for the whole message
   }
   const index_t last_new = req.prev_index + req.entries.size();

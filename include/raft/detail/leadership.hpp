@@ -15,7 +15,9 @@ transfer_status node<Tr, Lg, Ck, Rn, Tc>::transfer_leadership(const node_id& to,
   if (l == nullptr) return transfer_status::not_leader;
   if (to == cfg_.id) return transfer_status::is_self;
   progress* pr = l->peers.find(to);
-  if (pr == nullptr || pr->learner || !conf_.contains(to)) return transfer_status::unknown_target;
+  if (pr == nullptr || !members_.contains(to)) return transfer_status::unknown_target;
+  if (!conf_.contains(to)) return transfer_status::not_voter;
+  if (members_.is_witness(to)) return transfer_status::witness;
   if (l->transfer_to) {
     if (*l->transfer_to == to) return transfer_status::in_progress;
     abort_transfer_(*l, out);  // the newest request wins
@@ -55,7 +57,7 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 step_status node<Tr, Lg, Ck, Rn, Tc>::on_timeout_now_(const node_id& from, output_type& out) {
   // Only the leader of this term sends it (the term rules made it ours).
   if (!heard_from_leader_(from, out)) return step_status::malformed;
-  if (!conf_.contains(cfg_.id)) return step_status::unexpected;
+  if (!promotable_()) return step_status::unexpected;  // a learner or witness never campaigns
   campaign_(true, out);  // no pre-vote: the leader asked for it (thesis §3.10)
   return step_status::ok;
 }
@@ -150,6 +152,8 @@ auto node<Tr, Lg, Ck, Rn, Tc>::status() const -> status_type {
   s.last_index = log_->last_index();
   s.durable_index = durable_index_;
   s.pending_reads = reads_asked_.size() + reads_ready_.size();
+  s.configuration = members_;
+  s.configuration_index = conf_index_;
   if (const auto* l = std::get_if<leader_state>(&role_)) {
     s.transfer_target = l->transfer_to;
     s.lease_valid = lease_valid();
@@ -164,6 +168,8 @@ auto node<Tr, Lg, Ck, Rn, Tc>::status() const -> status_type {
       p.state = pr.state;
       p.recent_active = recently_active_(*l, pr);
       p.learner = pr.learner;
+      p.witness = pr.witness;
+      p.lag = distance(pr.match, log_->last_index());
       p.inflight_messages = pr.inflight.count();
       p.inflight_bytes = pr.inflight.bytes();
       if (pr.state == replication_state::snapshot) {

@@ -152,9 +152,9 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::replicate_(leader_state& l, output_type& out) {
   for (auto& [id, pr] : l.peers) send_append_(id, pr, out);
   // New entries alone commit only where the leader is a quorum by itself
-  // (a single node whose Log is durable on write); otherwise acknowledgements
-  // or persisted() reports move the commit index.
-  if (l.peers.empty() && maybe_commit_(l, out)) after_commit_(l, out);
+  // (a single voter whose Log is durable on write); otherwise
+  // acknowledgements or persisted() reports move the commit index.
+  if (self_quorum_ && maybe_commit_(l, out)) after_commit_(l, out);
 }
 
 /// Sends entries from pr.next on, if there are any and flow control allows.
@@ -168,7 +168,7 @@ bool node<Tr, Lg, Ck, Rn, Tc>::send_append_(const node_id& to, progress& pr, out
   if (pr.next.prev() < log_->snapshot_index()) {
     // The entries this follower needs were compacted away: send the
     // snapshot instead (paper §7).
-    pr.become_snapshot(log_->snapshot_index(), log_->snapshot_data().size());
+    pr.become_snapshot(log_->snapshot_index(), pr.witness ? 0 : log_->snapshot_data().size());
     trace_(trace_kind::snapshot_send_started, to, pr.snap_index.value);
     return send_snapshot_(to, pr, out);
   }
@@ -180,7 +180,7 @@ bool node<Tr, Lg, Ck, Rn, Tc>::send_append_(const node_id& to, progress& pr, out
   if (pr.next <= last)
     req.entries.reserve(std::min<std::uint64_t>(distance(pr.next, last) + 1, cfg_.max_append_entries));
   std::size_t bytes = 0;
-  take_entries_(req.entries, pr.next, bytes);
+  take_entries_(req.entries, pr.next, bytes, pr.witness);
   const index_t end = prev + req.entries.size();
   if (pr.state == replication_state::replicate) {
     pr.next = end.next();
@@ -204,14 +204,20 @@ bool node<Tr, Lg, Ck, Rn, Tc>::send_append_(const node_id& to, progress& pr, out
 /// Appends log entries from `from` on to `entries`, within
 /// max_append_entries and max_append_bytes (`bytes` counts the payload bytes
 /// already in the message; an empty message always takes one entry).
-/// Returns how many were added.
+/// For a witness (`strip`) the entries go without their payloads. Returns
+/// how many were added.
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 std::size_t node<Tr, Lg, Ck, Rn, Tc>::take_entries_(std::vector<entry_type>& entries, index_t from,
-                                                std::size_t& bytes) const {
+                                                std::size_t& bytes, bool strip) const {
   const index_t last = log_->last_index();
   std::size_t added = 0;
   for (index_t i = from; i <= last && entries.size() < cfg_.max_append_entries; i = i.next()) {
     const entry_type& e = log_->entry_at(i);
+    if (strip) {
+      entries.push_back(entry_type{e.term, e.index, e.kind, payload{}, e.conf});
+      ++added;
+      continue;
+    }
     const std::size_t sz = Tr::payload_size(e.data);
     if (!entries.empty() && bytes + sz > cfg_.max_append_bytes) break;
     bytes += sz;
@@ -242,7 +248,7 @@ bool node<Tr, Lg, Ck, Rn, Tc>::extend_pending_(const node_id& to, progress& pr, 
     return false;
   if (pr.max_inflight_bytes != 0 && pr.inflight.bytes() >= pr.max_inflight_bytes) return false;
   const std::size_t bytes_before = pr.pending_bytes;
-  const std::size_t added = take_entries_(req->entries, pr.next, pr.pending_bytes);
+  const std::size_t added = take_entries_(req->entries, pr.next, pr.pending_bytes, pr.witness);
   if (added == 0) return false;  // that message is full: a new one, within the window
   pr.next = pr.next + added;
   pr.inflight.extend_last(pr.next.prev(), pr.pending_bytes - bytes_before);
@@ -320,7 +326,9 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_append_response_(const node_id& from, c
                                                       output_type& out) {
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return step_status::unexpected;
-  progress& pr = *l->peers.find(from);
+  progress* tracked = l->peers.find(from);
+  if (tracked == nullptr) return step_status::unknown_sender;  // not a member (any more)
+  progress& pr = *tracked;
   if (resp.index > log_->last_index()) return step_status::malformed;  // about entries we never had
   heard_from_(pr);
   round_answered_(*l, &pr, resp.round, out);

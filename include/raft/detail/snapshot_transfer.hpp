@@ -23,7 +23,7 @@ compact_status node<Tr, Lg, Ck, Rn, Tc>::compact(index_t upto, raft::bytes data,
   // Entries of this output the caller has not read (applied) yet would be
   // dropped under it.
   if (out.committed.holds_unread_upto_(log_.get(), upto)) return compact_status::unapplied;
-  log_install_snapshot_(raft::snapshot{upto, log_->term_at(upto), std::move(data)}, out);
+  log_install_snapshot_(raft::snapshot{upto, log_->term_at(upto), std::move(data), encoded_membership_at_(upto)}, out);
   out.committed.drop_through_(upto);  // read already, and gone from the Log now
   return compact_status::ok;
 }
@@ -34,15 +34,18 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 bool node<Tr, Lg, Ck, Rn, Tc>::send_snapshot_(const node_id& to, progress& pr, output_type& out) {
   if (pr.snap_index != log_->snapshot_index()) {
     // The leader compacted again since the transfer started: send the new one.
-    pr.become_snapshot(log_->snapshot_index(), log_->snapshot_data().size());
+    pr.become_snapshot(log_->snapshot_index(), pr.witness ? 0 : log_->snapshot_data().size());
   }
-  const raft::bytes data = log_->snapshot_data();
+  // A witness gets the snapshot's index, term and membership, no data.
+  const raft::bytes data = pr.witness ? raft::bytes{} : log_->snapshot_data();
+  raft::bytes members = log_->snapshot_membership();
+  if (members.empty()) members = encode_config_entry<Tr>(base_members_);
   const std::uint64_t budget = std::uint64_t{cfg_.max_snapshot_inflight} * cfg_.snapshot_chunk_bytes;
   bool sent = false;
   while (!pr.snap_all_sent && pr.snap_sent - pr.snap_acked < budget) {
     const std::uint64_t n = std::min<std::uint64_t>(cfg_.snapshot_chunk_bytes, pr.snap_total - pr.snap_sent);
     install_snapshot chunk{pr.snap_index, log_->snapshot_term(), pr.snap_total, pr.snap_sent, false,
-                           raft::bytes(data.data() + pr.snap_sent, static_cast<std::size_t>(n))};
+                           raft::bytes(data.data() + pr.snap_sent, static_cast<std::size_t>(n)), members};
     pr.snap_sent += n;
     chunk.done = pr.snap_sent == pr.snap_total;
     pr.snap_all_sent = chunk.done;
@@ -110,7 +113,7 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_install_snapshot_(const node_id& from, 
   }
   // Complete: store it, keep the log suffix it does not cover if that
   // suffix agrees with it (thesis §5.1), and tell the application.
-  raft::snapshot snap{rx_->index, rx_->term, std::move(rx_->data)};
+  raft::snapshot snap{rx_->index, rx_->term, std::move(rx_->data), req.membership};
   rx_.reset();
   log_install_snapshot_(snap, out);
   commit_ = snap.index;
@@ -128,7 +131,9 @@ step_status node<Tr, Lg, Ck, Rn, Tc>::on_snapshot_response_(const node_id& from,
                                                         output_type& out) {
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return step_status::unexpected;
-  progress& pr = *l->peers.find(from);
+  progress* tracked = l->peers.find(from);
+  if (tracked == nullptr) return step_status::unknown_sender;  // not a member (any more)
+  progress& pr = *tracked;
   if (resp.installed) {
     if (resp.last_index > log_->last_index()) return step_status::malformed;  // beyond anything we hold
     heard_from_(pr);

@@ -77,7 +77,11 @@ template <class Tr, class Lg, class Ck, class Rn, class Tc>
 step_status node<Tr, Lg, Ck, Rn, Tc>::step(message_type m, output_type& out) {
   begin_(out);
   if (!(m.to == cfg_.id)) return step_status::not_for_me;
-  if (m.from == cfg_.id || !conf_.contains(m.from)) return step_status::unknown_sender;
+  // Not checked against the membership: a node answers requests from
+  // servers outside its configuration (thesis §4.1; a removed server's vote
+  // request is refused by the Raft rules, not dropped), and the leader
+  // ignores answers from peers it does not track.
+  if (m.from == cfg_.id) return step_status::unknown_sender;
   if (!well_formed_(m)) {
     trace_(trace_kind::message_rejected, m.from, static_cast<std::uint64_t>(step_status::malformed));
     return step_status::malformed;
