@@ -6,9 +6,10 @@
 //   vote_request    := last_index last_term transfer:u8
 //   vote_response   := granted:u8
 //   append_request  := prev_index prev_term commit round count entry*count
-//     entry         := term kind:u8 payload      (index is implicit: prev_index + 1 + k)
+//     entry         := term kind:u8 payload [conf:blob if kind is config]
+//                      (index is implicit: prev_index + 1 + k)
 //   append_response := success:u8 index conflict_index conflict_term round
-//   install_snapshot  := last_index last_term total_size offset done:u8 chunk:blob
+//   install_snapshot  := last_index last_term total_size offset done:u8 chunk:blob membership:blob
 //   snapshot_response := last_index offset installed:u8 refusal:u8
 //   pre_vote_request    := last_index last_term
 //   pre_vote_response   := granted:u8
@@ -20,7 +21,7 @@
 // `type` is the index of the body in message::body_type, in the order above
 // (vote_request 0 ... forward_proposal 11).
 //
-// `version` is raft::wire_format_version (2). It exists for rolling
+// `version` is raft::wire_format_version (3). It exists for rolling
 // upgrades: a node that meets a format newer than its own (or a corrupt first
 // byte) says so - decode_error::unknown_version, with the version it met in
 // decode_result::version - instead of misparsing the rest as its own format.
@@ -33,6 +34,9 @@
 // History. Format 1: types 0-5, without vote_request.transfer and the two
 // `round` fields. Format 2 added those fields (changing the encodings of
 // vote_request, append_request and append_response) and types 6-11.
+// Format 3 added configuration entries (entry kind 2 with its `conf` blob,
+// raft/membership.hpp) and the snapshot's membership to install_snapshot.
+// The blobs are opaque here; the node decodes and checks them.
 //
 // `id` and `payload` are written by the Transport policy. Decoding trusts
 // nothing: every length is checked against the bytes that remain and against
@@ -64,7 +68,7 @@ inline namespace v0 {
 /// The wire format this codec writes, and the only one it reads: the first
 /// byte of every encoded message. Bumped whenever the encoding of an
 /// existing message changes (see the comment at the top of this file).
-inline constexpr std::uint8_t wire_format_version = 2;
+inline constexpr std::uint8_t wire_format_version = 3;
 
 enum class decode_error : std::uint8_t {
   none = 0,
@@ -213,6 +217,7 @@ class codec {
       w.varint(e.term.value);
       w.u8(static_cast<std::uint8_t>(e.kind));
       Transport::encode_payload(w, e.data);
+      if (e.kind == entry_kind::config) w.blob(e.conf.span());
     }
   }
   static void encode_body(byte_writer& w, const append_response& b) {
@@ -230,6 +235,7 @@ class codec {
     w.varint(b.offset);
     w.u8(b.done ? 1 : 0);
     w.blob(b.data.span());
+    w.blob(b.membership.span());
   }
   static void encode_body(byte_writer& w, const snapshot_response& b) {
     w.varint(b.last_index.value);
@@ -308,6 +314,11 @@ class codec {
       auto p = Transport::decode_payload(r);
       if (!p) return why(r);
       e.data = std::move(*p);
+      if (e.kind == entry_kind::config) {
+        std::span<const std::byte> conf;
+        if (!r.blob(conf)) return why(r);
+        e.conf = raft::bytes(conf);
+      }
       b.entries.push_back(std::move(e));
     }
     m.body = std::move(b);
@@ -320,8 +331,10 @@ class codec {
       return why(r);
     if (auto e = read_bool(r, b.done); e != decode_error::none) return e;
     std::span<const std::byte> chunk;
-    if (!r.blob(chunk)) return why(r);
+    std::span<const std::byte> members;
+    if (!r.blob(chunk) || !r.blob(members)) return why(r);
     b.data = raft::bytes(chunk);
+    b.membership = raft::bytes(members);
     m.body = std::move(b);
     return decode_error::none;
   }
