@@ -46,7 +46,9 @@ class bytes {
     bytes(std::move(o)).swap(*this);
     return *this;
   }
-  ~bytes() { release(); }
+  ~bytes() {
+    if (rep_ != nullptr) release();  // the empty case (e.g. entry::conf of most entries) stays inline
+  }
 
   void swap(bytes& o) noexcept { std::swap(rep_, o.rep_); }
 
