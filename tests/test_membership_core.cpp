@@ -652,3 +652,68 @@ TEST_CASE("membership: a single voter with a learner commits alone", "[membershi
   n.collect(1);
   CHECK(n.at(1).commit_index() == before.next());
 }
+
+TEST_CASE("membership: a leader that a joint change removes leads through the joint configuration, leaves it, "
+          "then steps down", "[membership][removal][joint]") {
+  net n({1, 2, 3});
+  n.elect(1);
+  n.join(4);
+  change c;
+  c.changes = {{change_type::remove, 1}, {change_type::add_voter, 4}};
+  auto r = n.at(1).change_membership(c, n.out(1));
+  REQUIRE(r.ok());
+  CHECK(n.at(1).configuration().joint());
+  CHECK(n.at(1).voters().contains(1));  // still a voter of the old set
+  n.deliver();
+  for (int k = 0; k < 10 && n.at(1).is_leader(); ++k) n.tick_all();
+  CHECK_FALSE(n.at(1).is_leader());
+  CHECK_FALSE(n.at(1).configuration().joint());
+  CHECK(same_set(n.at(1).configuration().voters, {2, 3, 4}));
+  for (int k = 0; k < 40 && !n.leader(); ++k) n.tick_all();
+  REQUIRE(n.leader().has_value());
+  CHECK(*n.leader() != 1);
+  // The new leader goes on committing.
+  const nid l = *n.leader();
+  const index_t before = n.at(l).commit_index();
+  (void)n.at(l).propose(raft::bytes("after"), n.out(l));
+  n.deliver();
+  n.tick_all(1);
+  CHECK(n.at(l).commit_index() > before);
+}
+
+TEST_CASE("membership: a leader demoted to learner steps down once the change commits and keeps the log",
+          "[membership][removal][learner]") {
+  net n({1, 2, 3});
+  n.elect(1);
+  auto r = n.at(1).change_membership(one(change_type::add_learner, 1), n.out(1));
+  REQUIRE(r.ok());
+  CHECK(n.at(1).configuration().is_learner(1));
+  n.deliver();
+  n.tick_all(3);
+  CHECK_FALSE(n.at(1).is_leader());
+  const auto l = n.leader();
+  REQUIRE(l.has_value());
+  CHECK(n.at(*l).progress_of(1) != nullptr);  // still a member: it receives the log
+  (void)n.at(*l).propose(raft::bytes("for the learner"), n.out(*l));
+  n.deliver();
+  n.tick_all(1);
+  CHECK(n.at(1).commit_index() == n.at(*l).commit_index());
+}
+
+TEST_CASE("membership: a node restarted while joint keeps the joint configuration and needs both majorities",
+          "[membership][joint][restart]") {
+  net n({1, 2, 3});
+  n.elect(1);
+  n.join(4);
+  n.join(5);
+  change c;
+  c.changes = {{change_type::add_voter, 4}, {change_type::add_voter, 5}};
+  c.how = raft::transition::joint_explicit;
+  REQUIRE(n.at(1).change_membership(c, n.out(1)).ok());
+  n.deliver();
+  n.tick_all(2);
+  n.restart(2, {1, 2, 3});
+  CHECK(n.at(2).configuration().joint());
+  CHECK(same_set(n.at(2).configuration().voters_outgoing, {1, 2, 3}));
+  CHECK(n.at(2).voters().joint());
+}
