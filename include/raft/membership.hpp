@@ -124,12 +124,12 @@ enum class transition : std::uint8_t {
 /// A membership change request (node::change_membership).
 template <class NodeId>
 struct conf_change {
-  std::vector<member_change<NodeId>> changes;
+  std::vector<member_change<NodeId>> changes{};
   transition how = transition::automatic;
   /// Opaque to the library; travels in the log entry with the change (e.g.
   /// the network addresses of added nodes) and comes back to every node's
   /// application in decode_config_entry().context.
-  raft::bytes context;
+  raft::bytes context{};
 };
 
 /// Why a change was refused (or ok). Nothing is appended unless ok.
@@ -320,7 +320,7 @@ template <class NodeId>
 template <class NodeId>
 struct config_entry {
   membership<NodeId> members;
-  raft::bytes context;
+  raft::bytes context{};
   friend bool operator==(const config_entry&, const config_entry&) = default;
 };
 
