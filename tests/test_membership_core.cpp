@@ -717,3 +717,39 @@ TEST_CASE("membership: a node restarted while joint keeps the joint configuratio
   CHECK(same_set(n.at(2).configuration().voters_outgoing, {1, 2, 3}));
   CHECK(n.at(2).voters().joint());
 }
+
+TEST_CASE("membership: a joining node that compacts before the entry that added it can still restart",
+          "[membership][snapshot][regression]") {
+  // Found by the KV service: the joiner gets the log from index 1 in small
+  // batches, applies entries older than its own addition, and compacts them.
+  auto c1 = cfg_of(1, {1});
+  c1.max_append_entries = 4;
+  node n1(c1);
+  node n2(cfg_of(2, {}));
+  out_t o1, o2;
+  n1.campaign(o1);
+  for (int i = 0; i < 10; ++i) REQUIRE(n1.propose(raft::bytes("x"), o1).ok());
+  o1.clear();
+  const auto r = n1.change_membership(one(change_type::add_learner, 2), o1);
+  REQUIRE(r.ok());
+  for (int round = 0; round < 50 && n2.applied_index() < index_t{4}; ++round) {
+    std::vector<msg> q(o1.messages.begin(), o1.messages.end());
+    o1.clear();
+    if (q.empty()) n1.tick(o1);
+    for (auto& m : q)
+      if (m.to == 2) (void)n2.step(m, o2);
+    for (auto& m : o2.messages)
+      if (m.to == 1) (void)n1.step(m, o1);
+    o2.messages.clear();
+  }
+  REQUIRE(n2.applied_index() >= index_t{4});
+  REQUIRE(n2.applied_index() < r.index);
+  CHECK(n2.configuration().voters.empty());
+  o2.committed.clear();
+  const index_t upto = n2.applied_index();
+  REQUIRE(n2.compact(upto, raft::bytes("state"), o2) == raft::compact_status::ok);
+  CHECK(n2.log().snapshot_membership().empty());  // nothing known to record
+  node again(cfg_of(2, {}), n2.log());
+  CHECK(again.configuration().voters.empty());
+  CHECK(again.log().snapshot_index() == upto);
+}

@@ -106,9 +106,15 @@ auto node<Tr, Lg, Ck, Rn, Tc>::membership_at_(index_t i) const -> const membersh
   return base_members_;
 }
 
+/// What a snapshot at `i` records. Empty when the membership there is a
+/// joining node's empty bootstrap one (it compacts entries it received before
+/// the configuration entry that added it): "none recorded", which a restart
+/// reads as config::voters again, and which no voter-less encoding could say.
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 raft::bytes node<Tr, Lg, Ck, Rn, Tc>::encoded_membership_at_(index_t i) const {
-  return encode_config_entry<Tr>(membership_at_(i));
+  const membership_type& m = membership_at_(i);
+  if (m.voters.empty()) return raft::bytes{};
+  return encode_config_entry<Tr>(m);
 }
 
 /// members_ and conf_ follow the newest configuration; a leader tracks
