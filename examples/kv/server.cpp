@@ -842,11 +842,15 @@ class server {
                              " handed out after index " + std::to_string(applied_) + " was applied");
     const std::int64_t t0 = kv::now_us();
     kv::address_book snap_book;
-    if (is_witness_()) {
+    if (is_witness_() || s.data.empty()) {
       // A witness gets snapshots without data (and takes its own with none).
+      // A store snapshot is never empty, so an empty one was sent to a
+      // witness - even if the entry making this node one is not in its log
+      // yet (the snapshot may predate it).
       if (!s.data.empty())
         logf("WARN", "witness: a snapshot with %zu data bytes at index %" PRIu64 "; ignored (a witness has no store)",
              s.data.size(), s.index.value);
+      if (!is_witness_()) no_store_ = true;
     } else if (auto why = store_.restore(s.data.span(), &snap_book))
       throw std::runtime_error("the snapshot at index " + std::to_string(s.index.value) + " (term " +
                                std::to_string(s.term.value) + ", " + std::to_string(s.data.size()) +
@@ -889,7 +893,7 @@ class server {
     if (upto.value < snap + opt_.snapshot_every || upto.value != applied_) return std::nullopt;
     const std::int64_t t0 = kv::now_us();
     // A witness has no store: its snapshots hold no data.
-    raft::bytes data = is_witness_() ? raft::bytes{} : store_.snapshot(book_);
+    raft::bytes data = is_witness_() || no_store_ ? raft::bytes{} : store_.snapshot(book_);
     const std::size_t size = data.size();
     const auto st = node_.compact(upto, std::move(data), out_);
     if (st != raft::compact_status::ok) {
@@ -908,14 +912,13 @@ class server {
     if (journal_fd_ >= 0) journal_buf_ += entry_line_(e);
     kv::result res;
     bool have_result = false;
-    if (e.kind == raft::entry_kind::command && is_witness_()) {
+    if (e.kind == raft::entry_kind::command && (is_witness_() || e.data.empty())) {
       // A witness holds no state machine: the leader sent the entry without
       // its payload. Nothing to apply (and no client waits here: a witness
-      // never leads).
-    } else if (e.kind == raft::entry_kind::command && e.data.empty()) {
-      logf("WARN", "entry %" PRIu64 " arrived without its payload (as sent to a witness) but this node is not a witness "
-                   "in its configuration; skipped",
-           e.index.value);
+      // never leads). A command is never empty (kv::encode), so an empty one
+      // is a witness's too, even before the entry making this node a witness
+      // is in its log (it may come in a later batch).
+      if (!is_witness_()) no_store_ = true;
     } else if (e.kind == raft::entry_kind::command) {
       if (auto cmd = kv::decode(e.data.span())) {
         res = store_.apply(*cmd);
@@ -1714,7 +1717,9 @@ class server {
     if (m.is_witness(opt_.id)) return "witness";
     if (m.is_voter(opt_.id)) return "voter";
     if (m.is_learner(opt_.id)) return "learner";
-    return "removed";
+    // Not in the configuration: removed - or, for a node that joined and
+    // was never listed yet, added by an entry it has not received.
+    return joined_ && !was_member_ ? "joining" : "removed";
   }
   /// A witness never stops being one (it can only be removed): sticky.
   [[nodiscard]] bool is_witness_() const { return witness_ || node_.configuration().is_witness(opt_.id); }
@@ -1818,6 +1823,7 @@ class server {
       const auto& e = log.entry_at(raft::index_t{i});
       if (e.kind != raft::entry_kind::config) continue;
       auto c = raft::decode_config_entry<raft::default_transport>(e.conf);
+      if (c && c->members.contains(opt_.id)) was_member_ = true;
       if (!c || c->context.empty()) continue;
       auto book = kv::decode_address_book(c->context.span());
       if (!book) {
@@ -1829,6 +1835,7 @@ class server {
     scanned_ = last;
     scanned_term_ = log.term_at(raft::index_t{last});
     const auto& m = node_.configuration();
+    if (m.contains(opt_.id)) was_member_ = true;
     if (node_.configuration_index() != shown_conf_index_ || !(m == shown_conf_)) {
       shown_conf_index_ = node_.configuration_index();
       shown_conf_ = m;
@@ -1839,6 +1846,9 @@ class server {
         witness_ = true;
         logf("INFO", "this node is a witness: it votes, holds the log without payloads and no store");
       }
+      if (no_store_ && !is_witness_() && m.contains(opt_.id))
+        logf("ERROR", "this node received data stripped for a witness, yet it is a %s: its store is incomplete",
+             member_role_());
     }
   }
 
@@ -2197,6 +2207,8 @@ class server {
   raft::index_t shown_conf_index_;         // the configuration last logged
   raft::membership<std::uint64_t> shown_conf_;
   bool witness_ = false;                   // the configuration made this node a witness (sticky)
+  bool no_store_ = false;                  // got witness data (no payloads) before its configuration said so
+  bool was_member_ = false;                // a configuration in the log or snapshot listed this node
   std::vector<admin_op> admin_retry_;      // membership changes refused "not yet", retried
   std::vector<admin_wait> admin_wait_;     // membership changes proposed, waiting for their commit
   static constexpr std::uint64_t promote_max_lag = 1000;
