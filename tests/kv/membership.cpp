@@ -16,7 +16,9 @@
 //      as a learner, catches up, is promoted; the dead node is removed;
 //   4. shrink 5 -> 3: remove the leader (it steps down once its removal
 //      commits) and one more voter; each removed node must say in /status
-//      that it is no longer a member; then it is stopped.
+//      that it is no longer a member; then it is stopped;
+//   5. node 6 (which joined) is restarted without --join and comes back as
+//      a voter; `kv-server --join` on its data directory is refused.
 // Then, with the clients stopped: the final configuration is the expected 3
 // voters; every node of it applied a barrier write; their committed logs
 // agree; every acknowledged write of a unique key is readable (through the
@@ -385,6 +387,34 @@ int main(int argc, char** argv) {
       if (!cl.wait_exit(victim, 5000)) cl.kill(victim, SIGKILL);
     }
     expect_voters(members);
+    ::usleep(1000 * 1000);
+
+    // 5. A joined node restarts without --join (DATA/joined: no bootstrap),
+    //    and --join on a directory that holds data is refused.
+    begin_phase("restart joined node 6 without --join; --join refused on a used data directory");
+    {
+      const std::string cmd = std::string(argv[1]) + " --join --id 6 --peers 6=" + cl.raft_addr(6) + " --listen " +
+                              cl.http_addr(6) + " --data " + cl.dir() + "/n6 2>&1";
+      FILE* p = ::popen(cmd.c_str(), "r");
+      std::string out;
+      char buf[1024];
+      std::size_t n = 0;
+      while (p != nullptr && (n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+      const int st = p != nullptr ? ::pclose(p) : -1;
+      if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || out.find("--join needs an empty") == std::string::npos)
+        fail("kv-server --join on node 6's data directory was not refused (status %d): %s", st, out.c_str());
+      else say("--join on a used data directory refused: %s", out.substr(out.find("FATAL")).c_str());
+    }
+    cl.kill(6, SIGTERM);
+    if (!cl.wait_exit(6, 5000)) cl.kill(6, SIGKILL);
+    tg.set(running_members());
+    ::usleep(300 * 1000);
+    cl.start(6);  // cluster.hpp: without --join this time
+    tg.set(running_members());
+    wait_member(cl, 6, "voter", 5000);
+    if (cl.read_log(6).find("joining an existing cluster") != cl.read_log(6).rfind("joining an existing cluster"))
+      fail("node 6 restarted as a joining node");
+    step(kv_cli, servers(), "wait-caught-up 6 20");
     ::usleep(1000 * 1000);
   } else {
     // Witness: 2 full nodes + 1 witness.
