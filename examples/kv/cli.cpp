@@ -2,6 +2,8 @@
 //
 //   kv-cli [--servers HOST:PORT,...] [--timeout-ms N] put KEY VALUE
 //   kv-cli ... get [--lease] KEY | del KEY | status | transfer N
+//   kv-cli ... members | add-learner ID RAFT_ADDR CLIENT_ADDR | add-witness ID RAFT_ADDR CLIENT_ADDR
+//   kv-cli ... promote [--force] ID | remove ID | wait-caught-up ID [MAX_LAG]
 //   kv-cli ... bench [--op put|get] [--lease] [--clients N] [--seconds S] [--value-size B] [--keys K]
 //
 // Requests go to any server and follow 307 redirects to the leader. A write
@@ -34,6 +36,18 @@ namespace {
                "  status            print every server's /status\n"
                "  transfer N        move the leadership to node N (POST /admin/transfer?to=N on the\n"
                "                    leader), then wait until node N leads\n"
+               "  members           print the configuration (voters, learners, witnesses, addresses; the\n"
+               "                    leader's view, with each member's replication lag)\n"
+               "  add-learner ID RAFT_ADDR CLIENT_ADDR\n"
+               "                    add node ID (started with kv-server --join) as a learner: it gets the log,\n"
+               "                    does not vote; RAFT_ADDR is its --peers address, CLIENT_ADDR its --listen\n"
+               "  add-witness ID RAFT_ADDR CLIENT_ADDR\n"
+               "                    add node ID as a witness: it votes, stores no data, never leads\n"
+               "  wait-caught-up ID [MAX_LAG]\n"
+               "                    wait until the leader sees node ID at most MAX_LAG entries behind (default 10)\n"
+               "  promote [--force] ID\n"
+               "                    make learner ID a voter (refused while it lags, unless --force)\n"
+               "  remove ID         remove node ID from the cluster (any role)\n"
                "  bench [--op put|get] [--lease] [--clients N] [--seconds S] [--value-size B] [--keys K]\n"
                "                    concurrent PUTs (default) or GETs to the leader; prints ops/s and latency\n"
                "--servers defaults to $KV_SERVERS, else 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003\n",
@@ -163,6 +177,78 @@ int transfer(const std::vector<kv::endpoint>& servers, const std::string& to, in
   return 1;
 }
 
+/// A membership change (POST /admin/...): sent to any server, following the
+/// redirect to the leader; "not now" answers (503 not-applied) are retried
+/// until the timeout. Prints the answer.
+int admin_change(const std::vector<kv::endpoint>& servers, const std::string& path, int timeout_ms) {
+  const kv::http_response_msg r = cluster_request(servers, "POST", path, {}, {}, timeout_ms);
+  if (r.status == 0) return 1;
+  if (r.status == 200) {
+    std::printf("%s", r.body.c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "kv-cli: %d %s", r.status, r.body.c_str());
+  return 1;
+}
+
+/// The leader's view of the members (its /admin/members), else any server's.
+int members(const std::vector<kv::endpoint>& servers) {
+  std::optional<kv::endpoint> from = find_leader(servers, nullptr, 3);
+  std::vector<kv::endpoint> order;
+  if (from) order.push_back(*from);
+  order.insert(order.end(), servers.begin(), servers.end());
+  for (const auto& s : order) {
+    kv::http_client c(s);
+    auto r = c.request("GET", "/admin/members", {}, {}, 1000);
+    if (r.what == kv::http_client::outcome::ok && r.resp.status == 200) {
+      std::printf("from %s%s:\n%s", s.str().c_str(), from ? "" : " (no leader found: lag unknown)", r.resp.body.c_str());
+      return 0;
+    }
+  }
+  std::fprintf(stderr, "kv-cli members: no server answered\n");
+  return 1;
+}
+
+/// The lag of peer `id` in a leader's /status ("peers":[...,{"id":N,...,"lag":L,...}]), or -1.
+long long peer_lag(const std::string& status, const std::string& id) {
+  const auto peers = status.find("\"peers\":[");
+  if (peers == std::string::npos) return -1;
+  const auto at = status.find("{\"id\":" + id + ",", peers);
+  if (at == std::string::npos) return -1;
+  const auto end = status.find('}', at);
+  const std::string v = json_field(status.substr(at, end - at + 1), "lag");
+  return v.empty() ? -1 : std::atoll(v.c_str());
+}
+
+/// kv-cli wait-caught-up ID [MAX_LAG]: polls the leader's /status until node
+/// ID's lag is at most MAX_LAG entries (it answered: it holds the log up to
+/// there), printing the lag as it goes.
+int wait_caught_up(const std::vector<kv::endpoint>& servers, const std::string& id, long long max_lag, int timeout_ms) {
+  const std::int64_t deadline = kv::now_ms() + timeout_ms;
+  long long last = -2;
+  while (kv::now_ms() < deadline) {
+    std::string st;
+    if (find_leader(servers, &st, 1)) {
+      const long long lag = peer_lag(st, id);
+      if (lag != last) std::printf("node %s: %s\n", id.c_str(), lag < 0 ? "not a peer of the leader (yet)" : ("lag " + std::to_string(lag) + " entries").c_str());
+      std::fflush(stdout);
+      last = lag;
+      if (lag >= 0 && lag <= max_lag && json_field(st.substr(st.find("{\"id\":" + id + ",")), "recent_active") == "true") {
+        std::printf("node %s has caught up\n", id.c_str());
+        return 0;
+      }
+    }
+    ::usleep(200 * 1000);
+  }
+  std::fprintf(stderr, "kv-cli wait-caught-up: node %s did not catch up within %d ms\n", id.c_str(), timeout_ms);
+  return 1;
+}
+
+bool is_id(const std::string& s) {
+  return !s.empty() && s.size() < 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+         std::strtoull(s.c_str(), nullptr, 10) != 0;
+}
+
 int bench(const std::vector<kv::endpoint>& servers, int argc, char** argv, int i) {
   int clients = 16;
   bool get = false, lease = false;
@@ -261,11 +347,15 @@ int bench(const std::vector<kv::endpoint>& servers, int argc, char** argv, int i
 int main(int argc, char** argv) {
   std::string servers_arg = std::getenv("KV_SERVERS") ? std::getenv("KV_SERVERS") : "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
   int timeout_ms = 10000;
+  bool timeout_given = false;
   int i = 1;
   for (; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--servers" && i + 1 < argc) servers_arg = argv[++i];
-    else if (a == "--timeout-ms" && i + 1 < argc) timeout_ms = std::atoi(argv[++i]);
+    else if (a == "--timeout-ms" && i + 1 < argc) {
+      timeout_ms = std::atoi(argv[++i]);
+      timeout_given = true;
+    }
     else if (a == "-h" || a == "--help") usage("help");
     else break;
   }
@@ -279,6 +369,38 @@ int main(int argc, char** argv) {
   if (cmd == "transfer") {
     need(1);
     return transfer(servers, argv[i], timeout_ms);
+  }
+  if (cmd == "members") {
+    need(0);
+    return members(servers);
+  }
+  if (cmd == "add-learner" || cmd == "add-witness") {
+    need(3);
+    if (!is_id(argv[i])) usage("ID must be a positive integer");
+    if (!kv::parse_endpoint(argv[i + 1])) usage("RAFT_ADDR must be HOST:PORT (the new node's --peers address)");
+    if (!kv::parse_endpoint(argv[i + 2])) usage("CLIENT_ADDR must be HOST:PORT (the new node's --listen address)");
+    return admin_change(servers,
+                        "/admin/" + cmd + "?id=" + argv[i] + "&raft=" + kv::percent_encode(argv[i + 1]) +
+                            "&client=" + kv::percent_encode(argv[i + 2]),
+                        timeout_ms);
+  }
+  if (cmd == "promote") {
+    const bool force = i < argc && std::string(argv[i]) == "--force";
+    if (force) ++i;
+    need(1);
+    if (!is_id(argv[i])) usage("ID must be a positive integer");
+    return admin_change(servers, "/admin/promote?id=" + std::string(argv[i]) + (force ? "&force=1" : ""), timeout_ms);
+  }
+  if (cmd == "remove") {
+    need(1);
+    if (!is_id(argv[i])) usage("ID must be a positive integer");
+    return admin_change(servers, "/admin/remove?id=" + std::string(argv[i]), timeout_ms);
+  }
+  if (cmd == "wait-caught-up") {
+    if (argc - i != 1 && argc - i != 2) usage("wrong number of arguments for wait-caught-up");
+    if (!is_id(argv[i])) usage("ID must be a positive integer");
+    const long long max_lag = argc - i == 2 ? std::atoll(argv[i + 1]) : 10;
+    return wait_caught_up(servers, argv[i], max_lag, timeout_given ? timeout_ms : 60000);
   }
   if (cmd == "status") {
     need(0);

@@ -13,14 +13,27 @@
 // Snapshot of the state machine (what kv-server hands to node.compact(), and
 // restores when the node's output carries a snapshot):
 //
-//   snapshot := "KVST" version:u8 (=1)
+//   snapshot := "KVST" version:u8 (=2)
 //               keys:varint     (key:blob value:blob)*                  sorted by key
 //               sessions:varint (client:varint seq:varint status:u8 value:blob)*  sorted by client
+//               addresses:blob  (an address book, below)
 //               crc32c:u32      (little-endian, of every byte before it)
+// Version 1 (before membership changes) is the same without `addresses`; it
+// is still restored, with an empty address book.
 //
 // The sessions (the at-most-once table) are part of it: a node restored from
 // a snapshot must answer a retried write exactly as the node that applied it
-// would. Sorted, so equal states encode to equal bytes on every node.
+// would. Sorted, so equal states encode to equal bytes on every node. The
+// address book - where every member listens - travels with the snapshot, so a
+// node that catches up by InstallSnapshot can reach members that were added
+// by configuration entries it never saw.
+//
+// Address book (also the `context` of every configuration change kv-server
+// proposes, so every node learns the addresses of added nodes from the log):
+//
+//   book := "KVAB" version:u8 (=1) count:varint (id:varint raft:blob client:blob)*   ids ascending
+//
+// raft and client are "host:port" (client may be empty: unknown).
 #pragma once
 
 #include <algorithm>
@@ -30,6 +43,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <map>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -88,6 +102,60 @@ inline std::optional<command> decode(std::span<const std::byte> in) {
   return c;
 }
 
+/// Where a node listens: its peer (Raft) address and its client (HTTP)
+/// address, "host:port" each; client may be empty (unknown).
+struct node_addresses {
+  std::string raft;
+  std::string client;
+  friend bool operator==(const node_addresses&, const node_addresses&) = default;
+};
+using address_book = std::map<std::uint64_t, node_addresses>;
+
+inline constexpr std::size_t max_address_bytes = 255;
+
+inline void write_address_book(raft::byte_writer& w, const address_book& book) {
+  w.raw("KVAB", 4);
+  w.u8(1);
+  w.varint(book.size());
+  for (const auto& [id, a] : book) {
+    w.varint(id);
+    w.blob(a.raft);
+    w.blob(a.client);
+  }
+}
+
+inline raft::bytes encode_address_book(const address_book& book) {
+  std::vector<std::byte> buf;
+  raft::byte_writer w(buf);
+  write_address_book(w, book);
+  return raft::bytes(buf.data(), buf.size());
+}
+
+/// Decodes what encode_address_book wrote; nothing if it is damaged: wrong
+/// magic or version, an id of 0 or out of order, an empty or oversized
+/// address, more than raft::max_members entries, trailing bytes.
+inline std::optional<address_book> decode_address_book(std::span<const std::byte> in) {
+  if (in.size() < 5 || std::memcmp(in.data(), "KVAB", 4) != 0 || static_cast<std::uint8_t>(in[4]) != 1)
+    return std::nullopt;
+  raft::byte_reader r(in.subspan(5));
+  std::uint64_t n = 0;
+  if (!r.varint(n) || n > raft::max_members) return std::nullopt;
+  address_book book;
+  std::uint64_t prev = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t id = 0;
+    std::span<const std::byte> raft_addr, client_addr;
+    if (!r.varint(id) || id <= prev || !r.blob(raft_addr, max_address_bytes) || !r.blob(client_addr, max_address_bytes) ||
+        raft_addr.empty())
+      return std::nullopt;
+    prev = id;
+    book[id] = node_addresses{std::string(reinterpret_cast<const char*>(raft_addr.data()), raft_addr.size()),
+                              std::string(reinterpret_cast<const char*>(client_addr.data()), client_addr.size())};
+  }
+  if (!r.ok() || r.remaining() != 0) return std::nullopt;
+  return book;
+}
+
 struct result {
   enum class code : std::uint8_t { ok, not_found, duplicate } status = code::ok;
   std::string value;  // get: the value
@@ -131,10 +199,11 @@ class store {
   /// Clients whose last request is remembered.
   [[nodiscard]] std::size_t sessions() const noexcept { return sessions_.size(); }
 
-  static constexpr std::uint8_t snapshot_version = 1;
+  static constexpr std::uint8_t snapshot_version = 2;
 
-  /// The whole state, keys and sessions, in the format described at the top.
-  [[nodiscard]] raft::bytes snapshot() const {
+  /// The whole state, keys and sessions, and `book` (where the members
+  /// listen), in the format described at the top.
+  [[nodiscard]] raft::bytes snapshot(const address_book& book = {}) const {
     std::vector<const std::pair<const std::string, std::string>*> kvs;
     kvs.reserve(data_.size());
     std::size_t total = 16;
@@ -170,21 +239,25 @@ class store {
       w.u8(static_cast<std::uint8_t>(s->last.status));
       w.blob(s->last.value);
     }
+    w.blob(encode_address_book(book).span());
     const std::uint32_t crc = crc32c(buf.data(), buf.size());
     for (int i = 0; i < 4; ++i) w.u8(static_cast<std::uint8_t>(crc >> (8 * i)));
     return raft::bytes(buf.data(), buf.size());
   }
 
-  /// Replaces the whole state with a snapshot made by snapshot(). On a
-  /// malformed snapshot the store is left unchanged and the reason returned.
-  std::optional<std::string> restore(std::span<const std::byte> in) {
+  /// Replaces the whole state with a snapshot made by snapshot(), and `book`
+  /// (if given) with its address book (empty for a version-1 snapshot). On a
+  /// malformed snapshot the store and `book` are left unchanged and the
+  /// reason returned.
+  std::optional<std::string> restore(std::span<const std::byte> in, address_book* book = nullptr) {
     if (in.size() < 9) return "snapshot of " + std::to_string(in.size()) + " bytes is too short";
     const std::size_t body = in.size() - 4;
     std::uint32_t want = 0;
     for (int i = 3; i >= 0; --i) want = (want << 8) | static_cast<std::uint32_t>(in[body + static_cast<std::size_t>(i)]);
     if (crc32c(in.data(), body) != want) return "snapshot checksum mismatch";
     if (std::memcmp(in.data(), "KVST", 4) != 0) return "not a kv store snapshot (bad magic)";
-    if (static_cast<std::uint8_t>(in[4]) != snapshot_version)
+    const auto version = static_cast<std::uint8_t>(in[4]);
+    if (version != 1 && version != snapshot_version)
       return "unknown snapshot version " + std::to_string(static_cast<unsigned>(in[4]));
     raft::byte_reader r(in.subspan(5, body - 5));
     std::unordered_map<std::string, std::string> data;
@@ -210,9 +283,18 @@ class store {
       s.last.value.assign(reinterpret_cast<const char*>(v.data()), v.size());
       if (!sessions.emplace(client, std::move(s)).second) return "duplicate session in snapshot";
     }
+    address_book addresses;
+    if (version >= 2) {
+      std::span<const std::byte> b;
+      if (!r.blob(b)) return "truncated address book";
+      auto decoded = decode_address_book(b);
+      if (!decoded) return "damaged address book";
+      addresses = std::move(*decoded);
+    }
     if (r.remaining() != 0) return std::to_string(r.remaining()) + " trailing bytes in snapshot";
     data_ = std::move(data);
     sessions_ = std::move(sessions);
+    if (book != nullptr) *book = std::move(addresses);
     return std::nullopt;
   }
 

@@ -10,10 +10,25 @@
 // Segment file:  header := "KVSEG001" first_index:u64 crc32c(previous 16 bytes):u32     (20 bytes)
 //                record := length:u32 body_crc:u32 header_crc:u32 body[length]
 //                          header_crc = crc32c of the 8 bytes before it
-//                body   := type:u8(1 = entry) term:u64 index:u64 kind:u8 data[...]
-// Snapshot file: header := "KVSNAP01" index:u64 term:u64 size:u64 crc32c(data):u32
-//                          crc32c(previous 36 bytes):u32                       (40 bytes)
-//                data   := the application's snapshot bytes [size]
+//                body   := type:u8(1) term:u64 index:u64 kind:u8 data[...]             an entry
+//                        | type:u8(2) term:u64 index:u64 kind:u8(config) data_size:u32
+//                          data[data_size] conf[...]                a configuration entry
+//                The record type is the version of a record: type 2 (configuration
+//                entries, whose `conf` - raft::encode_config_entry - is stored
+//                after the payload) came with membership changes. A reader that
+//                predates it refuses a type-2 record by name ("unknown record
+//                type 2"); this one checks that a type-2 record is a config
+//                entry whose conf decodes, and that no config entry is type 1.
+// Snapshot file: header := "KVSNAP02" index:u64 term:u64 size:u64 crc32c(data):u32
+//                          membership_size:u32 crc32c(membership):u32
+//                          crc32c(previous 44 bytes):u32                       (48 bytes)
+//                data       := the application's snapshot bytes [size]
+//                membership := raft::snapshot::membership [membership_size]
+//                (encode_config_entry: the cluster membership as of the
+//                snapshot's index; empty for a snapshot of an older format).
+//                "KVSNAP01" files (written before membership changes: a
+//                40-byte header without the two membership fields, no
+//                membership) are still read, with an empty membership.
 // After the last record a segment may hold zeros: space written ahead
 // (preallocation; disk_log_options::preallocate_bytes), in chunks that grow
 // with the segment from 4 KiB up to 1 MiB. Records are later written over
@@ -251,9 +266,14 @@ class disk_log {
   static constexpr std::size_t segment_header_bytes = 20;
   static constexpr std::size_t record_header_bytes = 12;
   static constexpr std::size_t entry_body_fixed = 18;  // type, term, index, kind
+  static constexpr std::size_t config_body_fixed = entry_body_fixed + 4;  // ... and data_size (type 2)
   static constexpr std::uint32_t max_record_bytes = std::uint32_t{256} << 20;
   static constexpr std::size_t hardstate_bytes = 8 + 8 + 1 + 8 + 4;
-  static constexpr std::size_t snapshot_header_bytes = 8 + 8 + 8 + 8 + 4 + 4;
+  static constexpr std::size_t snapshot_header_bytes = 8 + 8 + 8 + 8 + 4 + 4 + 4 + 4;     // KVSNAP02
+  static constexpr std::size_t snapshot_v1_header_bytes = 8 + 8 + 8 + 8 + 4 + 4;          // KVSNAP01
+  /// Largest snapshot membership stored (raft::max_members ids and a context
+  /// fit in far less).
+  static constexpr std::uint32_t max_membership_bytes = std::uint32_t{16} << 20;
 
   /// Opens (creating if needed) the log in `dir`, recovering from a crash as
   /// described above. Throws log_error.
@@ -330,6 +350,9 @@ class disk_log {
 
   /// The stored snapshot's data (empty if there is none).
   [[nodiscard]] const raft::bytes& snapshot_data() const noexcept { return snap_data_; }
+  /// The stored snapshot's membership (raft::snapshot::membership; empty if
+  /// there is no snapshot, or it was written before membership changes).
+  [[nodiscard]] const raft::bytes& snapshot_membership() const noexcept { return snap_membership_; }
 
   /// Makes `snap` the stored snapshot (durable at the next sync()). If the
   /// log holds snap.index with term snap.term, the entries after it are kept;
@@ -347,6 +370,7 @@ class disk_log {
     snap_index_ = s;
     snap_term_ = snap.term;
     snap_data_ = snap.data;
+    snap_membership_ = snap.membership;
     snap_pending_ = true;
     roll_pending_ = true;
     // What the disk must lose once the snapshot file is durable (see "Snapshots").
@@ -557,6 +581,7 @@ class disk_log {
     std::swap(snap_index_, o.snap_index_);
     std::swap(snap_term_, o.snap_term_);
     std::swap(snap_data_, o.snap_data_);
+    std::swap(snap_membership_, o.snap_membership_);
     std::swap(snap_file_, o.snap_file_);
     std::swap(snap_pending_, o.snap_pending_);
     std::swap(roll_pending_, o.roll_pending_);
@@ -804,28 +829,54 @@ class disk_log {
     if (::fstat(fd, &st) != 0) io_fail("cannot stat", file, errno);
     const auto n = static_cast<std::uint64_t>(st.st_size);
     unsigned char h[snapshot_header_bytes];
-    if (n < snapshot_header_bytes || pread_all_(fd, h, sizeof h, 0, file) != sizeof h)
+    if (n < 8 || pread_all_(fd, h, 8, 0, file) != 8)
       corrupt(file, 0, "file of " + std::to_string(n) + " bytes is shorter than the snapshot header");
-    if (std::memcmp(h, "KVSNAP01", 8) != 0) corrupt(file, 0, "bad snapshot magic");
-    if (detail::get_u32(h + 36) != crc32c(h, 36)) corrupt(file, 36, "snapshot header checksum mismatch");
+    const bool v1 = std::memcmp(h, "KVSNAP01", 8) == 0;
+    if (!v1 && std::memcmp(h, "KVSNAP02", 8) != 0) {
+      if (std::memcmp(h, "KVSNAP", 6) == 0)
+        corrupt(file, 0, "unknown snapshot format " + std::string(reinterpret_cast<const char*>(h), 8) +
+                             " (written by a newer kv-server?)");
+      corrupt(file, 0, "bad snapshot magic");
+    }
+    const std::size_t hbytes = v1 ? snapshot_v1_header_bytes : snapshot_header_bytes;
+    if (n < hbytes || pread_all_(fd, h, hbytes, 0, file) != hbytes)
+      corrupt(file, 0, "file of " + std::to_string(n) + " bytes is shorter than the snapshot header");
+    if (detail::get_u32(h + hbytes - 4) != crc32c(h, hbytes - 4))
+      corrupt(file, hbytes - 4, "snapshot header checksum mismatch");
     const std::uint64_t index = detail::get_u64(h + 8), term = detail::get_u64(h + 16), size = detail::get_u64(h + 24);
+    const std::uint64_t msize = v1 ? 0 : detail::get_u32(h + 36);
     if (index != f.index || term != f.term || index == 0 || term == 0)
       corrupt(file, 8, "snapshot header (index " + std::to_string(index) + ", term " + std::to_string(term) +
                            ") disagrees with the file name");
-    if (size != n - snapshot_header_bytes)
-      corrupt(file, 24, "snapshot header promises " + std::to_string(size) + " data bytes, the file holds " +
-                            std::to_string(n - snapshot_header_bytes));
+    if (msize > max_membership_bytes)
+      corrupt(file, 36, "snapshot header promises an impossible membership of " + std::to_string(msize) + " bytes");
+    if (size > n - hbytes || msize != n - hbytes - size)
+      corrupt(file, 24, "snapshot header promises " + std::to_string(size) + " data bytes and " + std::to_string(msize) +
+                            " membership bytes, the file holds " + std::to_string(n - hbytes));
     raft::bytes data = raft::bytes::for_overwrite(static_cast<std::size_t>(size));
     if (size > 0) {
       auto* dst = reinterpret_cast<unsigned char*>(data.fill_data());
-      if (pread_all_(fd, dst, static_cast<std::size_t>(size), snapshot_header_bytes, file) != size)
-        corrupt(file, snapshot_header_bytes, "file shrank while being read");
+      if (pread_all_(fd, dst, static_cast<std::size_t>(size), hbytes, file) != size)
+        corrupt(file, hbytes, "file shrank while being read");
     }
     if (crc32c(data.data(), data.size()) != detail::get_u32(h + 32))
-      corrupt(file, snapshot_header_bytes, "snapshot data checksum mismatch (" + std::to_string(size) + " bytes)");
+      corrupt(file, hbytes, "snapshot data checksum mismatch (" + std::to_string(size) + " bytes)");
+    raft::bytes members;
+    if (msize > 0) {
+      members = raft::bytes::for_overwrite(static_cast<std::size_t>(msize));
+      auto* dst = reinterpret_cast<unsigned char*>(members.fill_data());
+      if (pread_all_(fd, dst, static_cast<std::size_t>(msize), hbytes + size, file) != msize)
+        corrupt(file, hbytes + size, "file shrank while being read");
+      if (crc32c(members.data(), members.size()) != detail::get_u32(h + 40))
+        corrupt(file, hbytes + size, "snapshot membership checksum mismatch (" + std::to_string(msize) + " bytes)");
+      if (!raft::decode_config_entry<raft::default_transport>(members))
+        corrupt(file, hbytes + size, "snapshot membership of " + std::to_string(msize) +
+                                         " bytes does not decode as a configuration");
+    }
     snap_index_ = index;
     snap_term_ = raft::term_t{term};
     snap_data_ = std::move(data);
+    snap_membership_ = std::move(members);
     snap_file_ = f.name;
     for (std::size_t k = 0; k + 1 < snaps.size(); ++k) obsolete_.push_back(path_(snaps[k].name));
   }
@@ -936,12 +987,31 @@ class disk_log {
         if (last && zeros_from(off + record_header_bytes + len)) { torn = "final record's checksum fails"; break; }
         corrupt(s.path, off, "record body checksum mismatch");
       }
-      if (body[0] != 1) corrupt(s.path, off, "unknown record type " + std::to_string(body[0]));
+      if (body[0] != 1 && body[0] != 2)
+        corrupt(s.path, off, "unknown record type " + std::to_string(body[0]) + " (written by a newer kv-server?)");
+      const bool conf_record = body[0] == 2;
       entry_type e;
       e.term = raft::term_t{detail::get_u64(body + 1)};
       e.index = raft::index_t{detail::get_u64(body + 9)};
       if (body[17] >= raft::entry_kind_count) corrupt(s.path, off, "bad entry kind");
       e.kind = static_cast<raft::entry_kind>(body[17]);
+      std::size_t data_at = entry_body_fixed, data_size = len - entry_body_fixed;
+      if (conf_record) {
+        // A configuration entry: payload (of data_size bytes), then the conf blob.
+        if (e.kind != raft::entry_kind::config) corrupt(s.path, off, "configuration record holds an entry of another kind");
+        if (len < config_body_fixed) corrupt(s.path, off, "configuration record of " + std::to_string(len) + " bytes is too short");
+        data_at = config_body_fixed;
+        data_size = detail::get_u32(body + entry_body_fixed);
+        if (data_size > len - config_body_fixed)
+          corrupt(s.path, off, "configuration record promises " + std::to_string(data_size) + " payload bytes in a body of " +
+                                   std::to_string(len) + " bytes");
+        e.conf = raft::bytes(body + config_body_fixed + data_size, len - config_body_fixed - data_size);
+        if (!raft::decode_config_entry<raft::default_transport>(e.conf))
+          corrupt(s.path, off, "configuration entry " + std::to_string(e.index.value) + " holds a configuration of " +
+                                   std::to_string(e.conf.size()) + " bytes that does not decode");
+      } else if (e.kind == raft::entry_kind::config) {
+        corrupt(s.path, off, "configuration entry " + std::to_string(e.index.value) + " stored without its configuration");
+      }
       if (e.index.value != next_index_)
         corrupt(s.path, off, "entry index " + std::to_string(e.index.value) + " out of sequence (expected " +
                                  std::to_string(next_index_) + ")");
@@ -951,7 +1021,7 @@ class disk_log {
       ++next_index_;
       if (e.index.value == snap_index_) term_at_snap_ = e.term.value;
       if (e.index.value > snap_index_) {
-        if (len > entry_body_fixed) e.data = raft::bytes(body + entry_body_fixed, len - entry_body_fixed);
+        if (data_size > 0) e.data = raft::bytes(body + data_at, data_size);
         entries_.push_back(std::move(e));
         locs_.push_back(location{s.first, off});
       }
@@ -1025,15 +1095,22 @@ class disk_log {
   /// Writes the snapshot file, then removes what it made obsolete.
   void write_snapshot_() {
     const std::string name = snapshot_name(snap_index_, snap_term_.value);
+    if (snap_membership_.size() > max_membership_bytes)
+      throw log_error("disk_log: the snapshot's membership of " + std::to_string(snap_membership_.size()) +
+                      " bytes is too large");
     unsigned char h[snapshot_header_bytes];
-    std::memcpy(h, "KVSNAP01", 8);
+    std::memcpy(h, "KVSNAP02", 8);
     detail::put_u64(h + 8, snap_index_);
     detail::put_u64(h + 16, snap_term_.value);
     detail::put_u64(h + 24, snap_data_.size());
     detail::put_u32(h + 32, crc32c(snap_data_.data(), snap_data_.size()));
-    detail::put_u32(h + 36, crc32c(h, 36));
+    detail::put_u32(h + 36, static_cast<std::uint32_t>(snap_membership_.size()));
+    detail::put_u32(h + 40, crc32c(snap_membership_.data(), snap_membership_.size()));
+    detail::put_u32(h + 44, crc32c(h, 44));
     write_atomically_(name, {piece{h, sizeof h},
-                             piece{reinterpret_cast<const unsigned char*>(snap_data_.data()), snap_data_.size()}});
+                             piece{reinterpret_cast<const unsigned char*>(snap_data_.data()), snap_data_.size()},
+                             piece{reinterpret_cast<const unsigned char*>(snap_membership_.data()),
+                                   snap_membership_.size()}});
     // The snapshot is durable: what it covers may go (in the order install_snapshot chose).
     // Removing a file can take milliseconds (freeing its blocks), so the
     // segments that hold only entries up to the snapshot's index, and the
@@ -1096,8 +1173,12 @@ class disk_log {
     std::uint64_t buf_start = segs_.back().size;
     for (std::uint64_t i = written_last_ + 1; i <= last_index().value; ++i) {
       const entry_type& e = entries_[static_cast<std::size_t>(i - snap_index_ - 1)];
-      const std::size_t len = entry_body_fixed + e.data.size();
+      // A configuration entry is a type-2 record: payload size, payload, conf.
+      const bool conf_record = e.kind == raft::entry_kind::config;
+      const std::size_t len = (conf_record ? config_body_fixed + e.conf.size() : entry_body_fixed) + e.data.size();
       if (len > max_record_bytes) throw log_error("disk_log: entry " + std::to_string(i) + " is too large");
+      if (!conf_record && !e.conf.empty())
+        throw log_error("disk_log: entry " + std::to_string(i) + " carries a configuration but is not of kind config");
       const std::uint64_t rec = record_header_bytes + len;
       segment& s = segs_.back();
       if (s.size > segment_header_bytes && s.size + rec > opt_.segment_bytes) {
@@ -1111,11 +1192,17 @@ class disk_log {
       buf_.resize(at + rec);
       unsigned char* p = buf_.data() + at;
       unsigned char* body = p + record_header_bytes;
-      body[0] = 1;
+      body[0] = conf_record ? 2 : 1;
       detail::put_u64(body + 1, e.term.value);
       detail::put_u64(body + 9, e.index.value);
       body[17] = static_cast<unsigned char>(e.kind);
-      if (!e.data.empty()) std::memcpy(body + entry_body_fixed, e.data.data(), e.data.size());
+      std::size_t data_at = entry_body_fixed;
+      if (conf_record) {
+        detail::put_u32(body + entry_body_fixed, static_cast<std::uint32_t>(e.data.size()));
+        data_at = config_body_fixed;
+        if (!e.conf.empty()) std::memcpy(body + config_body_fixed + e.data.size(), e.conf.data(), e.conf.size());
+      }
+      if (!e.data.empty()) std::memcpy(body + data_at, e.data.data(), e.data.size());
       detail::put_u32(p, static_cast<std::uint32_t>(len));
       detail::put_u32(p + 4, crc32c(body, len));
       detail::put_u32(p + 8, crc32c(p, 8));
@@ -1175,6 +1262,7 @@ class disk_log {
   std::uint64_t snap_index_ = 0;
   raft::term_t snap_term_{};
   raft::bytes snap_data_;
+  raft::bytes snap_membership_;
   std::string snap_file_;      // name of the snapshot file on disk ("" if none)
   bool snap_pending_ = false;  // the snapshot must still be written
   bool roll_pending_ = false;  // the next entry written starts a new segment

@@ -258,15 +258,20 @@ inline frame_parse parse_frame(std::span<const std::byte> in, std::uint32_t max_
 }
 
 /// The first frame on a peer connection:
-///   "KVRAFT02" cluster:blob from:varint to:varint
-/// (KVRAFT01 was the same handshake in frames without a checksum.)
+///   "KVRAFT03" cluster:blob from:varint to:varint raft_addr:blob client_addr:blob
+/// raft_addr and client_addr ("host:port", either may be empty) say where the
+/// dialling node listens: a node that does not know the dialler yet (it joined,
+/// or was added, while this node was away) learns from it where to answer.
+/// "KVRAFT02" is the same without the two addresses and is still accepted.
+/// (KVRAFT01 was the KVRAFT02 handshake in frames without a checksum.)
 /// The receiver refuses (and closes) a connection from another cluster, from
-/// a node id it does not know, or meant for another node.
-inline std::vector<std::byte> encode_handshake(std::string_view cluster, std::uint64_t from, std::uint64_t to) {
+/// a node id it does not know that gives no address, or meant for another node.
+inline std::vector<std::byte> encode_handshake(std::string_view cluster, std::uint64_t from, std::uint64_t to,
+                                               std::string_view raft_addr = {}, std::string_view client_addr = {}) {
   // Sized up front and filled in place (same bytes as raft::byte_writer's
   // raw/blob/varint): growing a small vector here trips a false
   // -Wstringop-overflow in GCC 12 at -O3.
-  std::vector<std::byte> out(8 + 10 + cluster.size() + 20);
+  std::vector<std::byte> out(8 + 10 + cluster.size() + 20 + 20 + raft_addr.size() + client_addr.size());
   std::size_t n = 0;
   auto varint = [&](std::uint64_t v) {
     while (v >= 0x80) {
@@ -275,13 +280,18 @@ inline std::vector<std::byte> encode_handshake(std::string_view cluster, std::ui
     }
     out[n++] = static_cast<std::byte>(v);
   };
-  std::memcpy(out.data(), "KVRAFT02", 8);
+  auto blob = [&](std::string_view b) {
+    varint(b.size());
+    if (!b.empty()) std::memcpy(out.data() + n, b.data(), b.size());
+    n += b.size();
+  };
+  std::memcpy(out.data(), "KVRAFT03", 8);
   n = 8;
-  varint(cluster.size());
-  if (!cluster.empty()) std::memcpy(out.data() + n, cluster.data(), cluster.size());
-  n += cluster.size();
+  blob(cluster);
   varint(from);
   varint(to);
+  blob(raft_addr);
+  blob(client_addr);
   out.resize(n);
   return out;
 }
@@ -296,15 +306,23 @@ struct handshake {
   std::string cluster;
   std::uint64_t from = 0;
   std::uint64_t to = 0;
+  std::string raft_addr;    // KVRAFT03: where the dialler listens for peers ("" if not said)
+  std::string client_addr;  // KVRAFT03: where it listens for clients ("" if not said)
 };
 
 inline std::optional<handshake> decode_handshake(std::span<const std::byte> in) {
-  if (in.size() < 8 || std::memcmp(in.data(), "KVRAFT02", 8) != 0) return std::nullopt;
+  if (in.size() < 8) return std::nullopt;
+  const bool v3 = std::memcmp(in.data(), "KVRAFT03", 8) == 0;
+  if (!v3 && std::memcmp(in.data(), "KVRAFT02", 8) != 0) return std::nullopt;
   raft::byte_reader r(in.subspan(8));
-  std::span<const std::byte> c;
+  std::span<const std::byte> c, ra, ca;
   handshake h;
-  if (!r.blob(c, 256) || !r.varint(h.from) || !r.varint(h.to) || r.remaining() != 0) return std::nullopt;
+  if (!r.blob(c, 256) || !r.varint(h.from) || !r.varint(h.to)) return std::nullopt;
+  if (v3 && (!r.blob(ra, 255) || !r.blob(ca, 255))) return std::nullopt;
+  if (r.remaining() != 0) return std::nullopt;
   h.cluster.assign(reinterpret_cast<const char*>(c.data()), c.size());
+  h.raft_addr.assign(reinterpret_cast<const char*>(ra.data()), ra.size());
+  h.client_addr.assign(reinterpret_cast<const char*>(ca.data()), ca.size());
   return h;
 }
 

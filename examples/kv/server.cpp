@@ -4,6 +4,33 @@
 //             --data /tmp/kv1 --listen 127.0.0.1:8001
 //             [--client-addrs 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003]
 //             [--durability async|sync] [--reads index|log] [--lease-reads]
+//   kv-server --join --id 4 --peers 4=127.0.0.1:7004 --data /tmp/kv4 --listen 127.0.0.1:8004
+//             (a new node for an existing cluster; then kv-cli add-learner 4 127.0.0.1:7004 127.0.0.1:8004)
+//
+// Membership. The founding members are the ids of --peers (config.voters);
+// a node started with --join has none (config.voters empty, an empty data
+// directory) and learns the membership from the leader once an administrator
+// added it (POST /admin/add-learner, /admin/add-witness; /admin/promote,
+// /admin/remove; kv-cli add-learner, add-witness, promote, remove, members).
+// Every node keeps an address book: node id -> (peer address, client
+// address). It is seeded from --peers and --client-addrs, and extended by
+//   * the context of every configuration entry in the log (as soon as it is
+//     appended): kv-server puts the address book of the members - the added
+//     node's addresses included - in every change it proposes;
+//   * the store snapshot (command.hpp), so a node that catches up by
+//     InstallSnapshot learns the addresses of members added before it;
+//   * the peer handshake, which says where the dialling node listens: a node
+//     that does not know the dialler yet (it joined, or was away while the
+//     dialler was added) learns where to answer. Only unknown ids are learned
+//     this way; what the log says wins.
+// The network layer dials every member it has an address for, and any node
+// the Raft node sends to; connections to nodes that left the configuration
+// are closed once they have been idle for a few seconds (the node stops
+// sending to a removed peer once its removal committed).
+// A witness (configuration.witnesses) gets entries without payloads and
+// snapshots without data: its kv-server applies nothing to a store (it has
+// none), compacts its log with empty snapshot data, and redirects clients to
+// the leader like any follower.
 //
 // One event-loop thread, one poll() loop; with --durability async (the
 // default) a second thread, the writer, does the fdatasync()s (flusher.hpp).
@@ -62,6 +89,7 @@
 // which for a write waits for the commit - is written, with a lingering
 // close (shutdown the write side, drain, then close) so that the answer is
 // not lost to a reset.
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -75,6 +103,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -119,6 +148,7 @@ struct options {
   bool lease_reads = false;        // --lease-reads: config.lease_reads, GET /kv/K?lease=1
   bool pre_vote = true;            // --no-pre-vote: config.pre_vote = false (comparison only)
   bool check_quorum = true;        // --no-check-quorum: config.check_quorum = false (comparison only)
+  bool join = false;               // --join: a new node for an existing cluster (empty data dir, no voters)
 };
 
 std::uint64_t g_id = 0;
@@ -161,6 +191,10 @@ constexpr const char* build_flavour() {
                "kv-server: %s\n"
                "usage: kv-server --id N --peers 1=HOST:PORT,2=HOST:PORT,... --data DIR --listen HOST:PORT\n"
                "  --client-addrs 1=HOST:PORT,...  every node's --listen address, for redirects (default: none, 421)\n"
+               "  --join                  start a new node that joins an existing cluster: the data directory must\n"
+               "                          be empty or missing; --peers needs only this node (other addresses are\n"
+               "                          learned from the cluster); then add it on the leader (kv-cli add-learner\n"
+               "                          ID RAFT CLIENT, later kv-cli promote ID). Restart it later WITHOUT --join\n"
                "  --cluster NAME          cluster id checked in the peer handshake (default kv)\n"
                "  --tick-ms N             milliseconds per Raft tick (default 10)\n"
                "  --election-ticks N      election timeout in ticks, randomised in [N, 2N) (default 20)\n"
@@ -255,6 +289,7 @@ options parse_args(int argc, char** argv) {
     } else if (a == "--lease-reads") o.lease_reads = true;
     else if (a == "--no-pre-vote") o.pre_vote = false;
     else if (a == "--no-check-quorum") o.check_quorum = false;
+    else if (a == "--join") o.join = true;
     else if (a == "--seed") o.seed = num(val(), "--seed");
     else if (a == "--build-info") {
       std::printf("kv-server: built %s\n", build_flavour());
@@ -307,6 +342,51 @@ void check_identity(const options& o) {
   }
 }
 
+/// --join: the data directory must be missing or empty. A directory with a
+/// log in it belongs to a node that already has state: joining would have
+/// it pretend to be new (and, for a founding node, bootstrap twice).
+void check_join_dir(const options& o) {
+  DIR* d = ::opendir(o.data.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return;
+    throw kv::log_error("--join: cannot read data directory " + o.data + ": " + std::strerror(errno));
+  }
+  std::vector<std::string> found;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n != "." && n != "..") found.push_back(n);
+  }
+  ::closedir(d);
+  if (found.empty()) return;
+  std::sort(found.begin(), found.end());
+  std::string names;
+  for (std::size_t i = 0; i < found.size() && i < 5; ++i) names += (i ? ", " : "") + found[i];
+  if (found.size() > 5) names += ", ...";
+  throw std::runtime_error("--join needs an empty (or missing) data directory, but " + o.data + " holds " +
+                           std::to_string(found.size()) + " file(s) (" + names +
+                           "): it is the data of a node that already has state. To restart that node, drop --join; "
+                           "to add a brand-new node, give it a new --id and an empty --data directory");
+}
+
+/// DATA/joined marks a node started with --join: restarted later (without
+/// --join), it still has no bootstrap voters - its membership comes only from
+/// its log - so it can never found a cluster of its own.
+std::string joined_path(const options& o) { return o.data + "/joined"; }
+bool joined_before(const options& o) { return ::access(joined_path(o).c_str(), F_OK) == 0; }
+void mark_joined(const options& o) {
+  const std::string file = joined_path(o);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  static const char text[] = "this node joined an existing cluster (kv-server --join): it has no bootstrap voters\n";
+  if (fd < 0 || ::write(fd, text, sizeof text - 1) != static_cast<ssize_t>(sizeof text - 1) || ::fsync(fd) != 0 ||
+      ::close(fd) != 0)
+    throw kv::log_error("cannot write " + file + ": " + std::strerror(errno));
+  const int dfd = ::open(o.data.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 std::string hex(std::string_view s) {
   static const char* d = "0123456789abcdef";
   std::string out;
@@ -319,20 +399,23 @@ std::string hex(std::string_view s) {
 
 class server {
  public:
-  server(options o, kv::disk_log log)
-      : opt_(std::move(o)), node_(make_config_(opt_), std::move(log)),
-        startup_snapshot_(node_.log().snapshot_index().value) {}
+  server(options o, kv::disk_log log, bool joined)
+      : opt_(std::move(o)), node_(make_config_(opt_, joined), std::move(log)),
+        startup_snapshot_(node_.log().snapshot_index().value), joined_(joined) {}
 
   int run() {
     raft_listen_ = kv::listen_on(opt_.peers.at(opt_.id));
     http_listen_ = kv::listen_on(opt_.listen);
-    for (const auto& [id, ep] : opt_.peers)
-      if (id != opt_.id) {
-        auto p = std::make_unique<peer_out>();
-        p->id = id;
-        p->ep = ep;
-        peers_out_.push_back(std::move(p));
-      }
+    // The address book, seeded from the command line.
+    for (const auto& [id, ep] : opt_.peers) book_[id].raft = ep.str();
+    for (const auto& [id, ep] : opt_.client_addrs) {
+      if (auto it = book_.find(id); it != book_.end()) it->second.client = ep.str();
+      else logf("WARN", "--client-addrs names node %" PRIu64 ", which --peers does not: ignored", id);
+    }
+    if (book_[opt_.id].client.empty()) book_[opt_.id].client = opt_.listen.str();
+    self_addrs_ = book_[opt_.id];
+    scan_log_();
+    reconcile_peers_();
     if (opt_.debug) {
       const std::string j = journal_path_();
       journal_fd_ = ::open(j.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -351,6 +434,10 @@ class server {
          opt_.pre_vote ? "on" : "OFF", opt_.check_quorum ? "on" : "OFF",
          static_cast<int>(opt_.election_ticks) * opt_.tick_ms, 2 * static_cast<int>(opt_.election_ticks) * opt_.tick_ms,
          static_cast<int>(opt_.heartbeat_ticks) * opt_.tick_ms);
+    if (joined_ && node_.configuration().voters.empty())
+      logf("INFO", "joining an existing cluster: no membership known yet; waiting for the leader to add this node "
+                   "(kv-cli add-learner %" PRIu64 " %s %s)",
+           opt_.id, self_addrs_.raft.c_str(), self_addrs_.client.c_str());
     next_tick_ = kv::now_ms() + opt_.tick_ms;
     while (!stopping_) iterate_();
     shutdown_();
@@ -372,6 +459,7 @@ class server {
     int backoff_ms = 50;
     bool was_up = false;
     std::uint64_t dropped = 0;
+    std::int64_t last_used = 0;  // CLOCK_MONOTONIC ms: a message was last queued for it
   };
   struct peer_in {
     int fd = -1;
@@ -410,10 +498,13 @@ class server {
     bool confirmed = false;     // in out.reads; waits only for the store to apply its index
   };
 
-  static raft::config<std::uint64_t> make_config_(const options& o) {
+  static raft::config<std::uint64_t> make_config_(const options& o, bool joined) {
     raft::config<std::uint64_t> c;
     c.id = o.id;
-    for (const auto& [id, ep] : o.peers) c.voters.push_back(id);
+    // A founding node bootstraps with the ids of --peers; a node that joined
+    // has no voters of its own: its membership comes from the leader (log).
+    if (!joined)
+      for (const auto& [id, ep] : o.peers) c.voters.push_back(id);
     c.election_ticks = o.election_ticks;
     c.heartbeat_ticks = o.heartbeat_ticks;
     c.max_inflight = 256;
@@ -496,6 +587,7 @@ class server {
       auto it = clients_.find(client_order_[i]);
       if (it != clients_.end()) on_client_(*it->second, pfds_[k].revents);
     }
+    retry_admin_();
     propose_queued_();
     // A flush that finished while this iteration ran (its eventfd is only
     // seen at the next poll): report it now, so that a leader whose own copy
@@ -505,8 +597,9 @@ class server {
     }
     process_output_();
     expire_pending_();
-    connect_due_peers_();
     sweep_();
+    reconcile_peers_();
+    connect_due_peers_();
   }
 
   // ---------------------------------------------------------- the output
@@ -599,6 +692,9 @@ class server {
   }
 
   void handle_output_() {
+    // 0. Configuration entries the Log gained: learn the addresses they carry
+    //    (before any message to an added node is queued).
+    scan_log_();
     // 1. Durability: sync and report (sync), or write and hand the flush to
     //    the writer (async).
     persist_();
@@ -691,9 +787,9 @@ class server {
     if (leader && *leader != opt_.id) {
       h += "X-Raft-Leader: " + std::to_string(*leader) + "\r\n";
       body += "; the leader is node " + std::to_string(*leader);
-      if (auto it = opt_.client_addrs.find(*leader); it != opt_.client_addrs.end()) {
-        h += "Location: http://" + it->second.str() + "/\r\n";
-        body += " at " + it->second.str();
+      if (const std::string* a = client_addr_(*leader)) {
+        h += "Location: http://" + *a + "/\r\n";
+        body += " at " + *a;
       }
     } else {
       body += "; no leader known yet";
@@ -733,6 +829,7 @@ class server {
       for (const auto& [id, r] : reads_)
         if (!r.confirmed) left.push_back(id);
       for (const std::uint64_t id : left) fail_read_(id);
+      admin_unknown_("leadership was lost before the change committed");
     }
     was_leader_ = leader;
     leader_term_ = node_.term();
@@ -744,7 +841,17 @@ class server {
       throw std::logic_error("raft invariant broken: snapshot at index " + std::to_string(s.index.value) +
                              " handed out after index " + std::to_string(applied_) + " was applied");
     const std::int64_t t0 = kv::now_us();
-    if (auto why = store_.restore(s.data.span()))
+    kv::address_book snap_book;
+    if (is_witness_() || s.data.empty()) {
+      // A witness gets snapshots without data (and takes its own with none).
+      // A store snapshot is never empty, so an empty one was sent to a
+      // witness - even if the entry making this node one is not in its log
+      // yet (the snapshot may predate it).
+      if (!s.data.empty())
+        logf("WARN", "witness: a snapshot with %zu data bytes at index %" PRIu64 "; ignored (a witness has no store)",
+             s.data.size(), s.index.value);
+      if (!is_witness_()) no_store_ = true;
+    } else if (auto why = store_.restore(s.data.span(), &snap_book))
       throw std::runtime_error("the snapshot at index " + std::to_string(s.index.value) + " (term " +
                                std::to_string(s.term.value) + ", " + std::to_string(s.data.size()) +
                                " bytes) cannot be restored: " + *why);
@@ -756,6 +863,8 @@ class server {
          local ? "the local snapshot" : "a snapshot received from the leader", s.index.value, s.term.value,
          s.data.size(), store_.size(), store_.sessions(), kv::now_us() - t0);
     applied_ = s.index.value;
+    for (const auto& [id, a] : snap_book) learn_(id, a, s.index.value, "the snapshot");
+    if (!admin_wait_.empty()) admin_decided_(s.index, s.term, true);
     // Requests waiting on indexes the snapshot covers: whether their entry or
     // another leader's took the index can mostly not be told any more
     // (pending.hpp says what can).
@@ -782,8 +891,10 @@ class server {
     const raft::index_t upto = node_.applied_index();
     const std::uint64_t snap = node_.log().snapshot_index().value;
     if (upto.value < snap + opt_.snapshot_every || upto.value != applied_) return std::nullopt;
+    if (!membership_known_at_(upto)) return std::nullopt;
     const std::int64_t t0 = kv::now_us();
-    raft::bytes data = store_.snapshot();
+    // A witness has no store: its snapshots hold no data.
+    raft::bytes data = is_witness_() || no_store_ ? raft::bytes{} : store_.snapshot(book_);
     const std::size_t size = data.size();
     const auto st = node_.compact(upto, std::move(data), out_);
     if (st != raft::compact_status::ok) {
@@ -802,7 +913,14 @@ class server {
     if (journal_fd_ >= 0) journal_buf_ += entry_line_(e);
     kv::result res;
     bool have_result = false;
-    if (e.kind == raft::entry_kind::command) {
+    if (e.kind == raft::entry_kind::command && (is_witness_() || e.data.empty())) {
+      // A witness holds no state machine: the leader sent the entry without
+      // its payload. Nothing to apply (and no client waits here: a witness
+      // never leads). A command is never empty (kv::encode), so an empty one
+      // is a witness's too, even before the entry making this node a witness
+      // is in its log (it may come in a later batch).
+      if (!is_witness_()) no_store_ = true;
+    } else if (e.kind == raft::entry_kind::command) {
       if (auto cmd = kv::decode(e.data.span())) {
         res = store_.apply(*cmd);
         have_result = true;
@@ -810,6 +928,7 @@ class server {
         logf("ERROR", "entry %" PRIu64 " holds an undecodable command; skipped", e.index.value);
       }
     }
+    if (!admin_wait_.empty()) admin_decided_(e.index, e.term, false);
     // The requests this entry decides (pending.hpp): the one proposed at this
     // index in this term was applied; one proposed here in another term, or
     // anywhere after it in an earlier term, can no longer be.
@@ -846,6 +965,7 @@ class server {
 
   void expire_pending_() {
     const std::int64_t now = kv::now_ms();
+    expire_admin_(now);
     pending_.expire(now, [&](const kv::pending_request& p, kv::request_fate) {
       if (auto c = clients_.find(p.client); c != clients_.end())
         reply_(*c->second, 504, "request timed out before it committed; it may or may not be applied\n",
@@ -905,9 +1025,17 @@ class server {
       ++isolated_dropped_;
       return;
     }
-    auto it = std::find_if(peers_out_.begin(), peers_out_.end(), [&](auto& p) { return p->id == m.to; });
-    if (it == peers_out_.end()) return;
-    peer_out& p = **it;
+    peer_out* pp = ensure_peer_(m.to);
+    if (pp == nullptr) {
+      // No address for it (yet): it is learned from the log, a snapshot or
+      // its handshake. Raft resends.
+      if (no_address_warned_.insert(m.to).second)
+        logf("WARN", "no address known for node %" PRIu64 ": messages to it are dropped until one is learned", m.to);
+      ++no_address_dropped_;
+      return;
+    }
+    peer_out& p = *pp;
+    p.last_used = kv::now_ms();
     // Raft tolerates loss: drop rather than queue for a peer that is down or
     // far behind on reading.
     if (p.st == peer_out::state::idle || p.wbuf.size() - p.woff > (std::size_t{64} << 20)) {
@@ -951,7 +1079,7 @@ class server {
       kv::set_nodelay(p.fd);
       p.wbuf.clear();
       p.woff = 0;
-      kv::append_frame(p.wbuf, kv::encode_handshake(opt_.cluster, opt_.id, p.id));
+      kv::append_frame(p.wbuf, kv::encode_handshake(opt_.cluster, opt_.id, p.id, self_addrs_.raft, self_addrs_.client));
       if (::connect(p.fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) == 0) {
         peer_connected_(p);
       } else if (errno == EINPROGRESS) {
@@ -1118,11 +1246,13 @@ class server {
         continue;
       }
       const auto st = node_.step(std::move(*r.value), out_);
-      if (st == raft::step_status::malformed || st == raft::step_status::unknown_sender ||
-          st == raft::step_status::not_for_me) {
+      if (st == raft::step_status::malformed || st == raft::step_status::not_for_me) {
         refuse_peer_(p, std::string("message rejected by raft: ") + raft::to_string(st));
         break;
       }
+      // A node outside our configuration (removed, or added by an entry we
+      // do not have yet): raft ignored it; the connection stays.
+      if (st == raft::step_status::unknown_sender) ++from_non_members_;
     }
     if (pos > 0) p.rbuf.erase(p.rbuf.begin(), p.rbuf.begin() + static_cast<std::ptrdiff_t>(pos));
   }
@@ -1133,12 +1263,24 @@ class server {
     if (h->cluster != opt_.cluster)
       return refuse_peer_(p, "cluster id mismatch: peer is in cluster '" + h->cluster + "', we are in '" + opt_.cluster + "'");
     if (h->from == opt_.id) return refuse_peer_(p, "peer claims our own node id " + std::to_string(h->from));
-    if (opt_.peers.count(h->from) == 0) return refuse_peer_(p, "unknown node id " + std::to_string(h->from));
     if (h->to != opt_.id)
       return refuse_peer_(p, "handshake addressed to node " + std::to_string(h->to) + ", we are node " + std::to_string(opt_.id));
+    if (book_.count(h->from) == 0) {
+      // A node we have no address for: it says where it listens (it was
+      // added while we were away, or we joined and it leads). Learn it.
+      if (h->raft_addr.empty()) return refuse_peer_(p, "unknown node id " + std::to_string(h->from));
+      if (!kv::parse_endpoint(h->raft_addr) || (!h->client_addr.empty() && !kv::parse_endpoint(h->client_addr)))
+        return refuse_peer_(p, "unknown node id " + std::to_string(h->from) + " with a malformed address in its handshake");
+      learn_(h->from, kv::node_addresses{h->raft_addr, h->client_addr}, 0, "its handshake");
+    }
     p.ready = true;
     p.from = h->from;
     logf("INFO", "accepted connection from node %" PRIu64 " (%s)", p.from, p.addr.c_str());
+    // A member (or anyone, while this node knows no membership yet: it is
+    // joining, and whoever dials it is the leader adding it) gets an outbound
+    // connection at once, for our answers.
+    const auto& m = node_.configuration();
+    if (m.voters.empty() || m.contains(p.from)) ensure_peer_(p.from);
     // It is up and dialled us: dial it back now rather than after our
     // back-off (up to 2 s, longer than an election timeout). Otherwise a
     // restarted node hears nothing from us, times out and starts an election
@@ -1232,6 +1374,7 @@ class server {
     }
     if (path == "/status" && req.method == "GET") return reply_(c, 200, status_json_(), "Content-Type: application/json\r\n");
     if (opt_.debug && path.rfind("/debug/local/", 0) == 0) {
+      if (is_witness_()) return reply_(c, 404, "this node is a witness: it holds no data\n");
       auto key = kv::percent_decode(path.substr(13));
       const std::string* v = key ? store_.find(*key) : nullptr;
       return v ? reply_(c, 200, *v) : reply_(c, 404, "key not found\n");
@@ -1249,8 +1392,18 @@ class server {
       return reply_(c, 200, isolated_ ? "isolated: dropping all peer traffic\n" : "not isolated\n");
     }
     if (path == "/admin/transfer") return admin_transfer_(c, req, query);
+    if (path == "/admin/add-learner" || path == "/admin/add-witness" || path == "/admin/promote" ||
+        path == "/admin/remove")
+      return admin_membership_(c, req, path, query);
+    if (path == "/admin/members") {
+      if (req.method != "GET") return reply_(c, 405, "use GET /admin/members\n", "Allow: GET\r\n");
+      return reply_(c, 200, members_text_());
+    }
     if (path.rfind("/kv/", 0) != 0)
-      return reply_(c, 404, "unknown path; use /kv/<key> (PUT, GET, DELETE), /status or POST /admin/transfer?to=N\n");
+      return reply_(c, 404,
+                    "unknown path; use /kv/<key> (PUT, GET, DELETE), /status, GET /admin/members, POST "
+                    "/admin/transfer?to=N, /admin/add-learner?id=N&raft=HOST:PORT&client=HOST:PORT, "
+                    "/admin/add-witness?id=N&raft=HOST:PORT&client=HOST:PORT, /admin/promote?id=N, /admin/remove?id=N\n");
     auto key = kv::percent_decode(path.substr(4));
     if (!key) return reply_(c, 400, "malformed percent-escape in key\n");
     if (key->empty()) return reply_(c, 400, "empty key\n");
@@ -1338,7 +1491,8 @@ class server {
     const std::uint64_t to = to_s ? std::strtoull(to_s->c_str(), &end, 10) : 0;
     if (!to_s || to_s->empty() || *end != '\0' || to == 0)
       return reply_(c, 400, "use POST /admin/transfer?to=N with N a node id\n");
-    if (opt_.peers.count(to) == 0) return reply_(c, 400, "unknown target: node " + std::to_string(to) + " is not a member\n");
+    if (!node_.configuration().contains(to))
+      return reply_(c, 400, "unknown target: node " + std::to_string(to) + " is not a member\n");
     const auto st = node_.transfer_leadership(to, out_);
     const std::string what = std::string(raft::to_string(st)) + "\n";
     switch (st) {
@@ -1352,6 +1506,9 @@ class server {
         return reply_(c, 409, "not leader" + (l ? "; the leader is node " + std::to_string(*l) : std::string()) + "\n", h);
       }
       case raft::transfer_status::unknown_target: return reply_(c, 400, "unknown target: " + what);
+      case raft::transfer_status::not_voter:
+      case raft::transfer_status::witness:
+        return reply_(c, 400, "node " + std::to_string(to) + " cannot lead: " + what);
       case raft::transfer_status::is_self: return reply_(c, 200, "node " + std::to_string(to) + " already leads: " + what);
     }
   }
@@ -1361,10 +1518,10 @@ class server {
     if (!leader || *leader == opt_.id)
       return reply_(c, 503, "no leader known; retry shortly\n", "Retry-After: 1\r\nX-Outcome: not-applied\r\n");
     const std::string lh = "X-Raft-Leader: " + std::to_string(*leader) + "\r\n";
-    auto it = opt_.client_addrs.find(*leader);
-    if (it == opt_.client_addrs.end())
+    const std::string* addr = client_addr_(*leader);
+    if (addr == nullptr)
       return reply_(c, 421, "not the leader; the leader is node " + std::to_string(*leader) + "\n", lh);
-    const std::string url = "http://" + it->second.str() + target;
+    const std::string url = "http://" + *addr + target;
     reply_(c, 307, "not the leader; the leader is node " + std::to_string(*leader) + " at " + url + "\n",
            lh + "Location: " + url + "\r\n");
   }
@@ -1450,6 +1607,9 @@ class server {
                   isolated_ ? "true" : "false", isolated_dropped_,
                   st.transfer_target ? std::to_string(*st.transfer_target).c_str() : "null");
     std::string out = buf;
+    out += configuration_json_();
+    out += ",\"from_non_members\":" + std::to_string(from_non_members_) +
+           ",\"no_address_dropped\":" + std::to_string(no_address_dropped_);
     // The last transfer this node started as leader, and how it ended.
     if (last_transfer_) {
       out += ",\"transfer\":{\"target\":" + std::to_string(last_transfer_->target) + ",\"outcome\":\"" +
@@ -1463,10 +1623,12 @@ class server {
     for (std::size_t i = 0; i < st.peers.size(); ++i) {
       const auto& p = st.peers[i];
       std::snprintf(buf, sizeof buf,
-                    "%s{\"id\":%" PRIu64 ",\"match\":%" PRIu64 ",\"next\":%" PRIu64
+                    "%s{\"id\":%" PRIu64 ",\"match\":%" PRIu64 ",\"next\":%" PRIu64 ",\"lag\":%" PRIu64
+                    ",\"learner\":%s,\"witness\":%s"
                     ",\"state\":\"%s\",\"recent_active\":%s,\"inflight\":%zu,\"acked_round\":%" PRIu64 "}",
-                    i == 0 ? "" : ",", p.id, p.match.value, p.next.value, raft::to_string(p.state),
-                    p.recent_active ? "true" : "false", p.inflight_messages, p.acked_round);
+                    i == 0 ? "" : ",", p.id, p.match.value, p.next.value, p.lag, p.learner ? "true" : "false",
+                    p.witness ? "true" : "false", raft::to_string(p.state), p.recent_active ? "true" : "false",
+                    p.inflight_messages, p.acked_round);
       out += buf;
     }
     out += "]}\n";
@@ -1478,6 +1640,8 @@ class server {
   static std::string entry_line_(const node_t::entry_type& e) {
     std::string out = std::to_string(e.index.value) + " " + std::to_string(e.term.value);
     if (e.kind == raft::entry_kind::noop) return out + " noop\n";
+    if (e.kind == raft::entry_kind::config) return out + " config\n";
+    if (e.data.empty()) return out + " nopayload\n";  // as a witness receives commands
     auto cmd = kv::decode(e.data.span());
     if (!cmd) return out + " bad\n";
     return out + " cmd " + kv::to_string(cmd->op) + " " + std::to_string(cmd->client) + " " + std::to_string(cmd->seq) +
@@ -1545,6 +1709,413 @@ class server {
     return out;
   }
 
+  // ---------------------------------------------------------- membership
+
+  /// This node's place in the configuration it uses.
+  [[nodiscard]] const char* member_role_() const {
+    const auto& m = node_.configuration();
+    if (m.voters.empty()) return "joining";  // --join, and no membership heard of yet
+    if (m.is_witness(opt_.id)) return "witness";
+    if (m.is_voter(opt_.id)) return "voter";
+    if (m.is_learner(opt_.id)) return "learner";
+    // Not in the configuration: removed - or, for a node that joined and
+    // was never listed yet, added by an entry it has not received.
+    return joined_ && !was_member_ ? "joining" : "removed";
+  }
+  /// A witness never stops being one (it can only be removed): sticky.
+  [[nodiscard]] bool is_witness_() const { return witness_ || node_.configuration().is_witness(opt_.id); }
+
+  [[nodiscard]] const std::string* client_addr_(std::uint64_t id) const {
+    auto it = book_.find(id);
+    return it == book_.end() || it->second.client.empty() ? nullptr : &it->second.client;
+  }
+
+  /// Learns where node `id` listens. `index` is the log index the addresses
+  /// come from (a configuration entry or a snapshot), 0 for a handshake:
+  /// newer log data replaces older (and the command line); a handshake only
+  /// adds ids not known at all (on_handshake_). Our own entry never changes.
+  void learn_(std::uint64_t id, const kv::node_addresses& a, std::uint64_t index, const char* source) {
+    if (id == 0 || id == opt_.id || !kv::parse_endpoint(a.raft) || (!a.client.empty() && !kv::parse_endpoint(a.client)))
+      return;
+    auto it = book_.find(id);
+    if (it != book_.end()) {
+      if (index == 0 || index < book_index_[id] || it->second == a) return;
+      it->second = a;
+    } else {
+      book_.emplace(id, a);
+    }
+    book_index_[id] = index;
+    logf("INFO", "address book: node %" PRIu64 " at %s (peers), %s (clients), from %s", id, a.raft.c_str(),
+         a.client.empty() ? "unknown" : a.client.c_str(), source);
+    no_address_warned_.erase(id);
+    if (peer_out* p = peer_out_(id)) {
+      const auto ep = kv::parse_endpoint(a.raft);
+      if (p->ep.str() != ep->str()) {
+        p->ep = *ep;
+        if (p->st != peer_out::state::idle) peer_failed_(*p, "its address changed");
+        p->next_attempt = 0;
+      }
+    }
+  }
+
+  /// The outbound connection to node `id`, created (to be dialled) if we have
+  /// an address for it; nullptr for ourselves or an id without an address.
+  peer_out* ensure_peer_(std::uint64_t id) {
+    if (peer_out* p = peer_out_(id)) return p;
+    if (id == opt_.id) return nullptr;
+    auto it = book_.find(id);
+    if (it == book_.end()) return nullptr;
+    const auto ep = kv::parse_endpoint(it->second.raft);
+    if (!ep) return nullptr;
+    auto p = std::make_unique<peer_out>();
+    p->id = id;
+    p->ep = *ep;
+    p->last_used = kv::now_ms();
+    peers_out_.push_back(std::move(p));
+    return peers_out_.back().get();
+  }
+
+  /// Dials every member we have an address for; closes connections to nodes
+  /// that are not members of a committed configuration and that the node has
+  /// not sent to for a while (it stops sending to a removed peer once the
+  /// removal commits). Outside the poll loop: peers_out_ may change.
+  void reconcile_peers_() {
+    const auto& m = node_.configuration();
+    for (const auto& id : m.members())
+      if (id != opt_.id) ensure_peer_(id);
+    if (m.voters.empty() || node_.configuration_index() > node_.commit_index()) return;
+    const std::int64_t now = kv::now_ms();
+    const std::int64_t idle_ms = 4 * static_cast<std::int64_t>(opt_.election_ticks) * opt_.tick_ms;
+    std::erase_if(peers_out_, [&](const std::unique_ptr<peer_out>& p) {
+      if (m.contains(p->id) || now - p->last_used < idle_ms) return false;
+      logf("INFO", "node %" PRIu64 " is not in the configuration (index %" PRIu64 "): no longer sending to it",
+           p->id, node_.configuration_index().value);
+      if (p->fd >= 0) ::close(p->fd);
+      return true;
+    });
+  }
+
+  static std::string id_list_(const std::vector<std::uint64_t>& ids, const char* sep = ",") {
+    std::vector<std::uint64_t> v = ids;
+    std::sort(v.begin(), v.end());
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) out.append(i == 0 ? "" : sep).append(std::to_string(v[i]));
+    return out;
+  }
+  static std::string describe_(const raft::membership<std::uint64_t>& m) {
+    std::string out = "voters [" + id_list_(m.voters, " ") + "]";
+    if (m.joint()) out += " outgoing voters [" + id_list_(m.voters_outgoing, " ") + "] (joint)";
+    if (!m.learners.empty()) out += " learners [" + id_list_(m.learners, " ") + "]";
+    if (!m.learners_next.empty()) out += " learners next [" + id_list_(m.learners_next, " ") + "]";
+    if (!m.witnesses.empty()) out += " witnesses [" + id_list_(m.witnesses, " ") + "]";
+    return out;
+  }
+
+  /// After each output: learns the addresses carried by configuration
+  /// entries the Log gained (in force once appended, thesis 4.1), and logs
+  /// each new configuration. A truncation (the entry at scanned_ changed)
+  /// rescans what the Log holds.
+  void scan_log_() {
+    const auto& log = node_.log();
+    const std::uint64_t first = log.first_index().value, last = log.last_index().value;
+    if (scanned_ > last || (scanned_ >= first - 1 && scanned_ > 0 && log.term_at(raft::index_t{scanned_}) != scanned_term_))
+      scanned_ = 0;  // cut back (or overwritten): look again at everything
+    for (std::uint64_t i = std::max(scanned_ + 1, first); i <= last; ++i) {
+      const auto& e = log.entry_at(raft::index_t{i});
+      if (e.kind != raft::entry_kind::config) continue;
+      auto c = raft::decode_config_entry<raft::default_transport>(e.conf);
+      if (c && c->members.contains(opt_.id)) was_member_ = true;
+      if (!c || c->context.empty()) continue;
+      auto book = kv::decode_address_book(c->context.span());
+      if (!book) {
+        logf("WARN", "configuration entry %" PRIu64 " carries a context that is not an address book; ignored", i);
+        continue;
+      }
+      for (const auto& [id, a] : *book) learn_(id, a, i, ("configuration entry " + std::to_string(i)).c_str());
+    }
+    scanned_ = last;
+    scanned_term_ = log.term_at(raft::index_t{last});
+    const auto& m = node_.configuration();
+    if (m.contains(opt_.id)) was_member_ = true;
+    if (node_.configuration_index() != shown_conf_index_ || !(m == shown_conf_)) {
+      shown_conf_index_ = node_.configuration_index();
+      shown_conf_ = m;
+      if (!m.voters.empty())
+        logf("INFO", "configuration (index %" PRIu64 "): %s; this node: %s", shown_conf_index_.value,
+             describe_(m).c_str(), member_role_());
+      if (m.is_witness(opt_.id) && !witness_) {
+        witness_ = true;
+        logf("INFO", "this node is a witness: it votes, holds the log without payloads and no store");
+      }
+      if (no_store_ && !is_witness_() && m.contains(opt_.id))
+        logf("ERROR", "this node received data stripped for a witness, yet it is a %s: its store is incomplete",
+             member_role_());
+    }
+  }
+
+  /// Whether the node knows the membership as of `upto`, which compact()
+  /// stores with the snapshot. A node that joined (no bootstrap voters) and
+  /// got the log from index 1 in several batches - the leader never
+  /// compacted - may have applied entries that precede the first
+  /// configuration entry it holds: raft::node::compact() then stores an
+  /// empty membership that does not decode and trips a raft invariant (a
+  /// raftpp defect, reported). Until a configuration entry at or below
+  /// `upto` is in the log (or the Log has a snapshot membership), such a
+  /// node does not compact, and says so once.
+  bool membership_known_at_(raft::index_t upto) {
+    const auto& log = node_.log();
+    if (!joined_ || !log.snapshot_membership().empty()) return true;
+    for (std::uint64_t i = std::max(conf_search_from_, log.first_index().value); i <= upto.value; ++i)
+      if (log.entry_at(raft::index_t{i}).kind == raft::entry_kind::config) return true;
+    conf_search_from_ = upto.value + 1;
+    if (!compaction_deferred_warned_) {
+      compaction_deferred_warned_ = true;
+      logf("WARN",
+           "not compacting at index %" PRIu64 " yet: this node joined and holds no configuration entry up to there, "
+           "so it does not know the membership as of that index (raftpp would store an empty one); compaction "
+           "resumes once one is applied",
+           upto.value);
+    }
+    return false;
+  }
+
+  /// POST /admin/add-learner?id=N&raft=HOST:PORT&client=HOST:PORT, /admin/add-witness (the same),
+  /// /admin/promote?id=N[&force=1], /admin/remove?id=N. On the leader: one
+  /// membership change (raft::node::change_membership), answered once its
+  /// entry commits: 200. Elsewhere: 307 to the leader (or 503/421 as for
+  /// /kv). "Not yet" refusals (the previous change is not committed, the
+  /// leader has not committed an entry of its term, a transfer) are retried
+  /// for up to 3 s, then answered 503 with Retry-After (nothing changed).
+  void admin_membership_(client& c, const kv::http_request& req, const std::string& path, const std::string& query) {
+    const std::string verb = path.substr(7);  // after "/admin/"
+    const bool add = verb == "add-learner" || verb == "add-witness";
+    const std::string usage = add ? "use POST /admin/" + verb + "?id=N&raft=HOST:PORT&client=HOST:PORT\n"
+                                  : verb == "promote" ? "use POST /admin/promote?id=N (&force=1: even if it lags)\n"
+                                                      : "use POST /admin/" + verb + "?id=N\n";
+    if (req.method != "POST") return reply_(c, 405, usage, "Allow: POST\r\n");
+    const auto id_s = query_param_(query, "id");
+    char* end = nullptr;
+    const std::uint64_t id = id_s && !id_s->empty() ? std::strtoull(id_s->c_str(), &end, 10) : 0;
+    if (!id_s || id_s->empty() || *end != '\0' || id == 0) return reply_(c, 400, "missing or bad id; " + usage);
+    if (!node_.is_leader()) return redirect_(c, req.target);
+    admin_op op;
+    op.client = c.id;
+    op.target = req.target;
+    op.give_up = kv::now_ms() + 3000;
+    const auto& m = node_.configuration();
+    // The context: where the members - and the added node - listen.
+    kv::address_book ctx;
+    for (const auto& mid : m.members())
+      if (auto it = book_.find(mid); it != book_.end()) ctx[mid] = it->second;
+    if (add) {
+      const auto raft_s = query_param_(query, "raft");
+      const auto client_s = query_param_(query, "client");
+      const auto raft_ep = raft_s ? kv::parse_endpoint(kv::percent_decode(*raft_s).value_or("")) : std::nullopt;
+      const auto client_ep =
+          client_s && !client_s->empty() ? kv::parse_endpoint(kv::percent_decode(*client_s).value_or("")) : std::nullopt;
+      if (!raft_ep) return reply_(c, 400, "missing or bad raft address (the new node's --peers address); " + usage);
+      if (client_s && !client_s->empty() && !client_ep)
+        return reply_(c, 400, "bad client address (the new node's --listen address); " + usage);
+      ctx[id] = kv::node_addresses{raft_ep->str(), client_ep ? client_ep->str() : std::string()};
+      op.change.changes = {{verb == "add-learner" ? raft::change_type::add_learner : raft::change_type::add_witness, id}};
+      op.what = (verb == "add-learner" ? "add learner " : "add witness ") + std::to_string(id) + " (peers at " +
+                raft_ep->str() + ", clients at " + (client_ep ? client_ep->str() : std::string("unknown")) + ")";
+    } else if (verb == "promote") {
+      if (!m.is_voter(id) && !m.is_learner(id))
+        return reply_(c, 404, "node " + std::to_string(id) + " is not a learner; add it with /admin/add-learner first\n");
+      if (m.is_witness(id))
+        return reply_(c, 409, "node " + std::to_string(id) + " is a witness: it cannot be promoted; remove it and add "
+                              "it anew as a learner\n");
+      const auto force = query_param_(query, "force");
+      if (!m.is_voter(id) && !(force && *force == "1")) {
+        // Promote only a learner that keeps up: a voter that lags slows
+        // every commit (or, in a small cluster, stops them).
+        const auto st = node_.status();
+        const auto it = std::find_if(st.peers.begin(), st.peers.end(), [&](const auto& p) { return p.id == id; });
+        if (it == st.peers.end() || it->match.value == 0 || !it->recent_active || it->lag > promote_max_lag)
+          return reply_(c, 409,
+                        "learner " + std::to_string(id) + " has not caught up" +
+                            (it == st.peers.end() ? std::string()
+                                                  : " (lag " + std::to_string(it->lag) + " entries, match " +
+                                                        std::to_string(it->match.value) +
+                                                        (it->recent_active ? "" : ", not heard from recently") + ")") +
+                            ": wait until its lag is at most " + std::to_string(promote_max_lag) +
+                            " (kv-cli members), or add force=1\n",
+                        "Retry-After: 1\r\nX-Outcome: not-applied\r\nX-Reason: lagging\r\n");
+      }
+      op.change.changes = {{raft::change_type::add_voter, id}};
+      op.what = "promote " + std::to_string(id) + " to voter";
+    } else {
+      op.change.changes = {{raft::change_type::remove, id}};
+      op.what = "remove " + std::to_string(id);
+      ctx.erase(id);
+    }
+    op.change.how = raft::transition::automatic;
+    op.change.context = kv::encode_address_book(ctx);
+    c.waiting = true;
+    if (!try_change_(c, op)) admin_retry_.push_back(std::move(op));
+  }
+
+  struct admin_op {
+    std::uint64_t client = 0;
+    raft::conf_change<std::uint64_t> change;
+    std::string what;
+    std::string target;      // the request target, for a redirect
+    std::int64_t give_up = 0;  // retries of "not yet" refusals end here
+  };
+  /// A change proposed, waiting for its entry to commit.
+  struct admin_wait {
+    std::uint64_t client = 0;
+    raft::index_t index;
+    raft::term_t term;
+    std::string what;
+    std::int64_t deadline = 0;
+  };
+
+  /// Tries `op`; true if answered (or proposed: then answered on commit),
+  /// false to retry later (a "not yet" refusal, before op.give_up).
+  bool try_change_(client& c, const admin_op& op) {
+    const auto r = node_.change_membership(op.change, out_);
+    using cs = raft::change_status;
+    switch (r.status) {
+      case cs::ok:
+        logf("INFO", "admin: %s: proposed at index %" PRIu64 " (term %" PRIu64 ")", op.what.c_str(), r.index.value,
+             r.term.value);
+        admin_wait_.push_back(admin_wait{c.id, r.index, r.term, op.what, kv::now_ms() + opt_.request_timeout_ms});
+        return true;
+      case cs::not_leader: redirect_(c, op.target); return true;
+      case cs::change_pending:
+      case cs::not_ready:
+      case cs::transferring:
+        if (kv::now_ms() < op.give_up) return false;
+        reply_(c, 503, op.what + ": not now: " + raft::to_string(r.status) + "; nothing changed; retry shortly\n",
+               std::string("Retry-After: 1\r\nX-Outcome: not-applied\r\nX-Reason: ") +
+                   (r.status == cs::change_pending ? "change-pending"
+                    : r.status == cs::not_ready    ? "not-ready"
+                                                   : "transferring") +
+                   "\r\n");
+        return true;
+      case cs::unknown_node:
+        reply_(c, 404, op.what + ": refused: " + raft::to_string(r.status) + "\n");
+        return true;
+      default:
+        reply_(c, 409, op.what + ": refused: " + raft::to_string(r.status) + "; nothing changed\n");
+        return true;
+    }
+  }
+
+  /// Retries the membership changes refused with "not yet" (each iteration).
+  void retry_admin_() {
+    if (admin_retry_.empty()) return;
+    std::vector<admin_op> left;
+    for (auto& op : admin_retry_) {
+      auto it = clients_.find(op.client);
+      if (it == clients_.end()) continue;  // the client went away: nothing was changed
+      if (!try_change_(*it->second, op)) left.push_back(std::move(op));
+    }
+    admin_retry_ = std::move(left);
+  }
+
+  /// The entry at `index` (term `term`) was applied, or covered by a
+  /// snapshot (term unknown: 0): answers the change waiting on it.
+  void admin_decided_(raft::index_t index, raft::term_t term, bool by_snapshot) {
+    std::erase_if(admin_wait_, [&](const admin_wait& w) {
+      if (by_snapshot ? w.index > index : w.index != index) return false;
+      auto it = clients_.find(w.client);
+      if (it == clients_.end()) return true;
+      client& c = *it->second;
+      const std::string idx = "X-Raft-Index: " + std::to_string(w.index.value) + "\r\n";
+      if (by_snapshot)
+        reply_(c, 503, w.what + ": this node installed a snapshot covering the change; it may or may not be applied "
+                                "(kv-cli members shows the configuration)\n",
+               idx + "X-Outcome: unknown\r\n");
+      else if (w.term != term)
+        reply_(c, 503, w.what + ": leadership changed before the change committed; it was not applied; retry\n",
+               idx + "X-Outcome: not-applied\r\n");
+      else
+        reply_(c, 200, w.what + ": committed at index " + std::to_string(w.index.value) + "; configuration: " +
+                           describe_(node_.configuration()) + "\n",
+               idx);
+      return true;
+    });
+  }
+
+  /// Leadership lost (or shutdown): every change still waiting has an unknown outcome.
+  void admin_unknown_(const char* why) {
+    for (const auto& w : admin_wait_)
+      if (auto it = clients_.find(w.client); it != clients_.end())
+        reply_(*it->second, 503, w.what + ": " + why + "; its outcome is unknown (kv-cli members shows the configuration)\n",
+               "X-Outcome: unknown\r\nX-Reason: leadership-lost\r\n");
+    admin_wait_.clear();
+    for (const auto& op : admin_retry_)
+      if (auto it = clients_.find(op.client); it != clients_.end()) redirect_(*it->second, op.target);
+    admin_retry_.clear();
+  }
+
+  void expire_admin_(std::int64_t now) {
+    std::erase_if(admin_wait_, [&](const admin_wait& w) {
+      if (w.deadline > now) return false;
+      if (auto it = clients_.find(w.client); it != clients_.end())
+        reply_(*it->second, 504, w.what + ": timed out before the change committed; it may or may not be applied\n",
+               "X-Outcome: unknown\r\n");
+      return true;
+    });
+  }
+
+  /// GET /admin/members: the configuration as a table; the leader adds each
+  /// peer's replication lag.
+  std::string members_text_() const {
+    const auto st = node_.status();
+    const auto& m = st.configuration;
+    std::string out = "configuration index " + std::to_string(st.configuration_index.value) +
+                      (st.configuration_index <= st.commit ? " (committed)" : " (not committed yet)") + ", node " +
+                      std::to_string(opt_.id) + " is " + raft::to_string(st.role) + " (" + member_role_() +
+                      "), leader " + (st.leader ? std::to_string(*st.leader) : std::string("unknown")) + ", term " +
+                      std::to_string(st.term.value) + ", commit " + std::to_string(st.commit.value) + "\n";
+    if (m.voters.empty()) return out + "no membership known yet (a node started with --join that was not added yet)\n";
+    if (m.joint()) out += "JOINT configuration: old voters [" + id_list_(m.voters_outgoing, " ") + "]\n";
+    char line[512];
+    std::snprintf(line, sizeof line, "%-6s %-8s %-22s %-22s %s\n", "id", "role", "peers", "clients",
+                  node_.is_leader() ? "lag (entries)" : "");
+    out += line;
+    auto members = m.members();
+    std::sort(members.begin(), members.end());
+    for (const auto id : members) {
+      const char* role = m.is_witness(id) ? "witness" : m.is_voter(id) ? "voter" : "learner";
+      const auto it = book_.find(id);
+      std::string lag;
+      if (id == opt_.id && node_.is_leader()) lag = "leader";
+      for (const auto& p : st.peers)
+        if (p.id == id) lag = std::to_string(p.lag) + (p.recent_active ? "" : " (not heard from recently)");
+      std::snprintf(line, sizeof line, "%-6" PRIu64 " %-8s %-22s %-22s %s\n", id, role,
+                    it == book_.end() ? "unknown" : it->second.raft.c_str(),
+                    it == book_.end() || it->second.client.empty() ? "unknown" : it->second.client.c_str(), lag.c_str());
+      out += line;
+    }
+    return out;
+  }
+
+  /// The configuration, for /status.
+  std::string configuration_json_() const {
+    const auto& m = node_.configuration();
+    auto arr = [](const std::vector<std::uint64_t>& v) { return "[" + id_list_(v) + "]"; };
+    std::string out = ",\"member\":\"" + std::string(member_role_()) + "\",\"witness\":" + (is_witness_() ? "true" : "false") +
+                      ",\"joined\":" + (joined_ ? "true" : "false") +
+                      ",\"configuration_index\":" + std::to_string(node_.configuration_index().value) +
+                      ",\"configuration_committed\":" +
+                      (node_.configuration_index() <= node_.commit_index() ? "true" : "false") +
+                      ",\"configuration\":{\"voters\":" + arr(m.voters) + ",\"voters_outgoing\":" + arr(m.voters_outgoing) +
+                      ",\"learners\":" + arr(m.learners) + ",\"learners_next\":" + arr(m.learners_next) +
+                      ",\"witnesses\":" + arr(m.witnesses) + ",\"joint\":" + (m.joint() ? "true" : "false") +
+                      ",\"auto_leave\":" + (m.auto_leave ? "true" : "false") + "},\"addresses\":{";
+    bool first = true;
+    for (const auto& [id, a] : book_) {
+      out += (first ? "\"" : ",\"") + std::to_string(id) + "\":{\"raft\":\"" + a.raft + "\",\"client\":\"" + a.client + "\"}";
+      first = false;
+    }
+    return out + "}";
+  }
+
   // ------------------------------------------------------------- cleanup
 
   void sweep_() {
@@ -1584,6 +2155,7 @@ class server {
       if (auto c = clients_.find(r.client); c != clients_.end())
         reply_(*c->second, 503, "server shutting down; the read was not served\n", "X-Outcome: not-applied\r\n", true);
     reads_.clear();
+    admin_unknown_("the server is shutting down");
     for (auto& [id, c] : clients_) {
       flush_client_(*c);
       ::close(c->fd);
@@ -1649,6 +2221,26 @@ class server {
   std::uint64_t applied_ = 0;             // last index applied to store_ (by entry or snapshot)
   std::uint64_t snapshots_taken_ = 0;
   std::uint64_t snapshots_installed_ = 0;  // received from a leader (not the local one at startup)
+  // Membership (see the top of this file).
+  const bool joined_;                      // started with --join now or before (DATA/joined): no bootstrap voters
+  kv::address_book book_;                  // where every node we know of listens
+  std::map<std::uint64_t, std::uint64_t> book_index_;  // id -> log index its addresses come from (0: command line, handshake)
+  kv::node_addresses self_addrs_;          // ours, as said in handshakes and contexts
+  std::set<std::uint64_t> no_address_warned_;
+  std::uint64_t no_address_dropped_ = 0;   // messages to nodes without a known address
+  std::uint64_t from_non_members_ = 0;     // messages raft ignored: the sender is not in our configuration
+  std::uint64_t scanned_ = 0;              // configuration entries up to here were read for addresses
+  raft::term_t scanned_term_;
+  raft::index_t shown_conf_index_;         // the configuration last logged
+  raft::membership<std::uint64_t> shown_conf_;
+  bool witness_ = false;                   // the configuration made this node a witness (sticky)
+  bool no_store_ = false;                  // got witness data (no payloads) before its configuration said so
+  bool was_member_ = false;                // a configuration in the log or snapshot listed this node
+  std::uint64_t conf_search_from_ = 0;     // membership_known_at_(): no configuration entry below this
+  bool compaction_deferred_warned_ = false;
+  std::vector<admin_op> admin_retry_;      // membership changes refused "not yet", retried
+  std::vector<admin_wait> admin_wait_;     // membership changes proposed, waiting for their commit
+  static constexpr std::uint64_t promote_max_lag = 1000;
   int journal_fd_ = -1;                    // --debug: DATA/debug-applied
   std::string journal_buf_;
   std::uint64_t jitter_state_ = static_cast<std::uint64_t>(kv::now_us());
@@ -1675,9 +2267,12 @@ int main(int argc, char** argv) {
     lo.preallocate_bytes = opt.preallocate_bytes;
     lo.fsync = opt.fsync;
     lo.warn = [](const std::string& s) { logf("WARN", "%s", s.c_str()); };
+    if (opt.join) check_join_dir(opt);
     auto log = kv::disk_log::open(opt.data, std::move(lo));
     check_identity(opt);
-    server s(std::move(opt), std::move(log));
+    if (opt.join) mark_joined(opt);
+    const bool joined = opt.join || joined_before(opt);
+    server s(std::move(opt), std::move(log), joined);
     return s.run();
   } catch (const kv::log_error& e) {
     logf("FATAL", "%s", e.what());

@@ -97,8 +97,12 @@ inline std::string json_field(const std::string& json, const std::string& name) 
 
 class cluster {
  public:
-  cluster(std::string server, std::size_t n, std::vector<std::string> extra_args = {})
-      : server_(std::move(server)), n_(n), extra_(std::move(extra_args)) {
+  /// Nodes 1..n get ports; nodes 1..founders (0: all) found the cluster
+  /// (their --peers list them all), the others start with --join the first
+  /// time (--peers naming only themselves: they learn the rest) and without
+  /// it when restarted.
+  cluster(std::string server, std::size_t n, std::vector<std::string> extra_args = {}, std::size_t founders = 0)
+      : server_(std::move(server)), n_(n), founders_(founders == 0 ? n : founders), extra_(std::move(extra_args)) {
     std::string t = (std::filesystem::temp_directory_path() / "kv-e2e-XXXXXX").string();
     if (::mkdtemp(t.data()) == nullptr) {
       std::perror("mkdtemp");
@@ -111,6 +115,7 @@ class cluster {
       http_ports_.push_back(ports[n + i]);
     }
     pids_.assign(n + 1, 0);
+    started_.assign(n + 1, false);
   }
   cluster(const cluster&) = delete;
   cluster& operator=(const cluster&) = delete;
@@ -131,6 +136,8 @@ class cluster {
   [[nodiscard]] kv::endpoint raft(std::uint64_t id) const { return {"127.0.0.1", raft_ports_[id - 1]}; }
   [[nodiscard]] std::string log_path(std::uint64_t id) const { return dir_ + "/n" + std::to_string(id) + ".log"; }
   [[nodiscard]] bool running(std::uint64_t id) const { return pids_[id] != 0; }
+  [[nodiscard]] std::string raft_addr(std::uint64_t id) const { return raft(id).str(); }
+  [[nodiscard]] std::string http_addr(std::uint64_t id) const { return http(id).str(); }
   /// The node whose client port is `port`, or 0.
   [[nodiscard]] std::uint64_t id_of_http_port(std::uint16_t port) const {
     for (std::size_t i = 0; i < n_; ++i)
@@ -142,8 +149,10 @@ class cluster {
     // Appended piece by piece: `"," + std::to_string(...)` trips a false
     // -Wrestrict in GCC 12 at -O3.
     std::string peers, clients;
+    const bool joiner = id > founders_;
     for (std::size_t i = 0; i < n_; ++i) {
-      if (i != 0) {
+      if (joiner ? i + 1 != id : i >= founders_) continue;
+      if (!peers.empty()) {
         peers += ',';
         clients += ',';
       }
@@ -153,6 +162,8 @@ class cluster {
     std::vector<std::string> args = {server_, "--id", std::to_string(id), "--peers", peers, "--client-addrs", clients,
                                      "--data", dir_ + "/n" + std::to_string(id), "--listen",
                                      "127.0.0.1:" + std::to_string(http_ports_[id - 1]), "--cluster", "e2e", "--debug"};
+    if (joiner && !started_[id]) args.emplace_back("--join");
+    started_[id] = true;
     args.insert(args.end(), extra_.begin(), extra_.end());
     const std::string log = log_path(id);
     const pid_t pid = ::fork();
@@ -284,7 +295,9 @@ class cluster {
  private:
   std::string server_;
   std::size_t n_;
+  std::size_t founders_;
   std::vector<std::string> extra_;
+  std::vector<bool> started_;
   std::string dir_;
   std::vector<std::uint16_t> raft_ports_, http_ports_;
   std::vector<pid_t> pids_;

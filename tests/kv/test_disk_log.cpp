@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -880,7 +881,7 @@ TEST_CASE("disk_log: a damaged snapshot file refuses to start, naming file and o
   }
   SECTION("a flipped bit in the header") {
     bad[20] ^= 0x01;
-    where = 36;
+    where = 44;
     why = "header checksum";
   }
   SECTION("cut short") {
@@ -1243,4 +1244,263 @@ TEST_CASE("disk_log: the hard state of a new term is durable before any entry of
   // The node accepts it (it refuses a log whose entries are newer than its hard state).
   raft::config<std::uint64_t> cfg{.id = 1, .voters = {1, 2, 3}, .election_ticks = 10, .heartbeat_ticks = 1};
   CHECK_NOTHROW(raft::node<raft::default_transport, disk_log>(cfg, std::move(l)));
+}
+
+// ------------------------------------------------ configuration entries and snapshot membership
+
+namespace {
+
+using members = raft::membership<std::uint64_t>;
+
+raft::bytes conf_blob(std::vector<std::uint64_t> voters, std::vector<std::uint64_t> learners = {},
+                      const std::string& context = "") {
+  members m;
+  m.voters = std::move(voters);
+  m.learners = std::move(learners);
+  return raft::encode_config_entry<raft::default_transport>(m, raft::bytes(context));
+}
+
+entry config_entry(std::uint64_t i, raft::bytes conf, std::uint64_t term = 1) {
+  entry e;
+  e.term = term_t{term};
+  e.index = index_t{i};
+  e.kind = raft::entry_kind::config;
+  e.conf = std::move(conf);
+  return e;
+}
+
+/// Entries 1..n, config entries at 4 and 9 (with a context), the rest as make_entry.
+entry mixed_entry(std::uint64_t i) {
+  if (i == 4) return config_entry(4, conf_blob({1, 2, 3}, {4}, "4=127.0.0.1:7004,127.0.0.1:8004"));
+  if (i == 9) return config_entry(9, conf_blob({1, 2, 3, 4}));
+  return make_entry(i);
+}
+
+}  // namespace
+
+TEST_CASE("disk_log: configuration entries keep their conf across reopen, segments and snapshots",
+          "[kv][disk_log][membership]") {
+  temp_dir d;
+  const kv::disk_log_options small{512, true, {}, 0};  // several segments
+  {
+    auto l = disk_log::open(d.path, small);
+    for (std::uint64_t i = 1; i <= 40; ++i) l.append(mixed_entry(i));
+    l.sync();
+    REQUIRE(l.segment_count() > 1);
+  }
+  {
+    auto l = disk_log::open(d.path, small);
+    REQUIRE(l.last_index() == index_t{40});
+    for (std::uint64_t i = 1; i <= 40; ++i) {
+      INFO("index " << i);
+      REQUIRE(l.entry_at(index_t{i}) == mixed_entry(i));
+    }
+    const auto c = raft::decode_config_entry<raft::default_transport>(l.entry_at(index_t{4}).conf);
+    REQUIRE(c);
+    CHECK(c->members.learners == std::vector<std::uint64_t>{4});
+    CHECK(c->context == raft::bytes("4=127.0.0.1:7004,127.0.0.1:8004"));
+    CHECK(l.snapshot_membership().empty());
+    // A snapshot carries the membership as of its index; the tail keeps its config entry.
+    raft::snapshot s = snap_at(6, 1, "state@6");
+    s.membership = conf_blob({1, 2, 3}, {4});
+    l.install_snapshot(s);
+    CHECK(l.snapshot_membership() == s.membership);
+    l.sync();
+  }
+  auto l = disk_log::open(d.path, small);
+  CHECK(l.snapshot_index() == index_t{6});
+  CHECK(l.snapshot_data() == raft::bytes("state@6"));
+  CHECK(l.snapshot_membership() == conf_blob({1, 2, 3}, {4}));
+  for (std::uint64_t i = 7; i <= 40; ++i) {
+    INFO("index " << i);
+    REQUIRE(l.entry_at(index_t{i}) == mixed_entry(i));
+  }
+}
+
+TEST_CASE("disk_log: a raft::node changes membership, compacts and restarts with the right configuration",
+          "[kv][disk_log][membership][node]") {
+  using node = raft::node<raft::default_transport, disk_log>;
+  temp_dir d;
+  raft::config<std::uint64_t> cfg{.id = 1, .voters = {1}, .election_ticks = 10, .heartbeat_ticks = 1};
+  node::output_type out;
+  const bool compact = GENERATE(false, true);
+  CAPTURE(compact);
+  {
+    node n(cfg, disk_log::open(d.path));
+    n.campaign(out);
+    sync_and_report(n, out);
+    REQUIRE(n.is_leader());
+    (void)n.propose(raft::bytes("a"), out);
+    sync_and_report(n, out);
+    const auto r = n.change_membership(
+        raft::conf_change<std::uint64_t>{.changes = {{raft::change_type::add_learner, 7}},
+                                         .how = raft::transition::automatic,
+                                         .context = raft::bytes("where 7 lives")},
+        out);
+    REQUIRE(r.ok());
+    sync_and_report(n, out);  // commits: the learner does not count
+    REQUIRE(n.commit_index() == r.index);
+    out.clear();
+    if (compact) REQUIRE(n.compact(n.applied_index(), raft::bytes("state"), out) == raft::compact_status::ok);
+    sync_and_report(n, out);
+    out.clear();
+  }
+  node n(raft::config<std::uint64_t>{.id = 1, .voters = {1}, .election_ticks = 10, .heartbeat_ticks = 1},
+         disk_log::open(d.path));
+  CHECK(n.configuration().voters == std::vector<std::uint64_t>{1});
+  CHECK(n.configuration().learners == std::vector<std::uint64_t>{7});
+  if (compact) {
+    CHECK(n.log().snapshot_index() == index_t{3});
+    CHECK_FALSE(n.log().snapshot_membership().empty());
+  } else {
+    const auto& e = n.log().entry_at(index_t{3});
+    REQUIRE(e.kind == raft::entry_kind::config);
+    const auto c = raft::decode_config_entry<raft::default_transport>(e.conf);
+    REQUIRE(c);
+    CHECK(c->context == raft::bytes("where 7 lives"));
+  }
+}
+
+TEST_CASE("disk_log: a damaged configuration record refuses to start, naming file and offset",
+          "[kv][disk_log][membership][damaged]") {
+  temp_dir d;
+  {
+    kv::disk_log_options o;
+    o.preallocate_bytes = 0;
+    auto l = disk_log::open(d.path, o);
+    for (std::uint64_t i = 1; i <= 12; ++i) l.append(mixed_entry(i));
+    l.sync();
+  }
+  // Offset of record 4 (the first config record).
+  std::uint64_t off = disk_log::segment_header_bytes;
+  for (std::uint64_t k = 1; k < 4; ++k) off += disk_log::record_header_bytes + disk_log::entry_body_fixed + make_entry(k).data.size();
+  const std::string file = seg0(d.path);
+  const auto good = slurp(file);
+  auto bad = good;
+  unsigned char* rec = bad.data() + off;
+  const std::uint32_t len = kv::detail::get_u32(rec);
+  unsigned char* body = rec + disk_log::record_header_bytes;
+  REQUIRE(body[0] == 2);
+  // Rewrites the record's checksums, so that only the content is wrong.
+  auto reseal = [&] {
+    kv::detail::put_u32(rec + 4, kv::crc32c(body, len));
+    kv::detail::put_u32(rec + 8, kv::crc32c(rec, 8));
+  };
+  std::string why;
+  SECTION("a flipped bit in the conf (checksum caught)") {
+    body[len - 3] ^= 0x20;
+    why = "record body checksum mismatch";
+  }
+  SECTION("a conf that does not decode (checksum fixed up)") {
+    body[disk_log::config_body_fixed] = 99;  // unknown config format
+    reseal();
+    why = "does not decode";
+  }
+  SECTION("a payload size past the record (checksum fixed up)") {
+    kv::detail::put_u32(body + disk_log::entry_body_fixed, len);
+    reseal();
+    why = "promises";
+  }
+  SECTION("a config entry stored as a plain record (checksum fixed up)") {
+    body[0] = 1;
+    reseal();
+    why = "stored without its configuration";
+  }
+  SECTION("a configuration record of another kind (checksum fixed up)") {
+    body[17] = static_cast<unsigned char>(raft::entry_kind::command);
+    reseal();
+    why = "another kind";
+  }
+  SECTION("a record type from the future (checksum fixed up)") {
+    body[0] = 3;
+    reseal();
+    why = "unknown record type 3";
+  }
+  spit(file, bad);
+  try {
+    (void)disk_log::open(d.path);
+    FAIL("open() accepted a damaged configuration record");
+  } catch (const kv::log_error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(contains(msg, file));
+    CHECK(contains(msg, "offset " + std::to_string(off)));
+    CHECK(contains(msg, why));
+  }
+  CHECK(slurp(file) == bad);  // untouched
+}
+
+TEST_CASE("disk_log: snapshot membership - damage is refused, KVSNAP01 files still load",
+          "[kv][disk_log][membership][snapshot][damaged]") {
+  temp_dir d;
+  fill(d.path, 20);
+  const raft::bytes m = conf_blob({1, 2, 3}, {4});
+  {
+    auto l = disk_log::open(d.path);
+    raft::snapshot s = snap_at(10, 1, "state@10");
+    s.membership = m;
+    l.install_snapshot(s);
+    l.sync();
+  }
+  const std::string file = d.path + "/" + disk_log::snapshot_name(10, 1);
+  const auto good = slurp(file);
+  REQUIRE(good.size() == disk_log::snapshot_header_bytes + 8 + m.size());
+  SECTION("a flipped bit in the membership") {
+    auto bad = good;
+    bad[disk_log::snapshot_header_bytes + 8 + 2] ^= 0x01;
+    spit(file, bad);
+    try {
+      (void)disk_log::open(d.path);
+      FAIL("open() accepted a damaged snapshot membership");
+    } catch (const kv::log_error& e) {
+      const std::string msg = e.what();
+      INFO(msg);
+      CHECK(contains(msg, file));
+      CHECK(contains(msg, "offset " + std::to_string(disk_log::snapshot_header_bytes + 8)));
+      CHECK(contains(msg, "membership checksum mismatch"));
+    }
+    CHECK(slurp(file) == bad);
+  }
+  SECTION("a membership that does not decode (checksums fixed up)") {
+    auto bad = good;
+    unsigned char* mb = bad.data() + disk_log::snapshot_header_bytes + 8;
+    mb[0] = 77;  // unknown config format
+    kv::detail::put_u32(bad.data() + 40, kv::crc32c(mb, m.size()));
+    kv::detail::put_u32(bad.data() + 44, kv::crc32c(bad.data(), 44));
+    spit(file, bad);
+    try {
+      (void)disk_log::open(d.path);
+      FAIL("open() accepted a snapshot membership that does not decode");
+    } catch (const kv::log_error& e) {
+      const std::string msg = e.what();
+      INFO(msg);
+      CHECK(contains(msg, "does not decode"));
+    }
+  }
+  SECTION("a newer snapshot format is refused by name") {
+    auto bad = good;
+    bad[7] = '9';
+    spit(file, bad);
+    try {
+      (void)disk_log::open(d.path);
+      FAIL("open() accepted an unknown snapshot format");
+    } catch (const kv::log_error& e) {
+      const std::string msg = e.what();
+      INFO(msg);
+      CHECK(contains(msg, "unknown snapshot format KVSNAP09"));
+    }
+  }
+  SECTION("a KVSNAP01 file (before membership changes) loads with an empty membership") {
+    std::vector<unsigned char> v1(disk_log::snapshot_v1_header_bytes);
+    std::memcpy(v1.data(), "KVSNAP01", 8);
+    std::memcpy(v1.data() + 8, good.data() + 8, 28);  // index, term, size, data crc
+    kv::detail::put_u32(v1.data() + 36, kv::crc32c(v1.data(), 36));
+    v1.insert(v1.end(), good.begin() + disk_log::snapshot_header_bytes, good.begin() + disk_log::snapshot_header_bytes + 8);
+    spit(file, v1);
+    auto l = disk_log::open(d.path);
+    CHECK(l.snapshot_index() == index_t{10});
+    CHECK(l.snapshot_data() == raft::bytes("state@10"));
+    CHECK(l.snapshot_membership().empty());
+    check_range(l, 11, 20);
+  }
 }

@@ -100,6 +100,63 @@ TEST_CASE("store: snapshot and restore keep the data and the dedup table", "[kv]
   CHECK(e2.size() == 0);
 }
 
+TEST_CASE("store: the snapshot carries the address book; version-1 snapshots still restore", "[kv][command][snapshot]") {
+  kv::store a;
+  a.apply({kv::op::put, 0, 0, "x", "1"});
+  const kv::address_book book = {{1, {"127.0.0.1:7001", "127.0.0.1:8001"}},
+                                 {4, {"10.0.0.4:7004", ""}},
+                                 {17, {"host-17:7017", "host-17:8017"}}};
+  const raft::bytes snap = a.snapshot(book);
+  kv::store b;
+  kv::address_book got = {{9, {"stale:1", "stale:2"}}};
+  REQUIRE_FALSE(b.restore(snap.span(), &got));
+  CHECK(b == a);
+  CHECK(got == book);
+  // The address book alone: round trip, and damage refused.
+  const raft::bytes enc = kv::encode_address_book(book);
+  auto dec = kv::decode_address_book(enc.span());
+  REQUIRE(dec);
+  CHECK(*dec == book);
+  std::vector<std::byte> eb(enc.data(), enc.data() + enc.size());
+  for (std::size_t n = 0; n < eb.size(); ++n) CHECK_FALSE(kv::decode_address_book(std::span(eb.data(), n)));
+  auto trailing = eb;
+  trailing.push_back(std::byte{0});
+  CHECK_FALSE(kv::decode_address_book(trailing));
+  {
+    // ids out of order (or repeated) are refused
+    std::vector<std::byte> buf;
+    raft::byte_writer w(buf);
+    w.raw("KVAB", 4);
+    w.u8(1);
+    w.varint(2);
+    w.varint(5);
+    w.blob(std::string_view("a:1"));
+    w.blob(std::string_view(""));
+    w.varint(5);
+    w.blob(std::string_view("b:1"));
+    w.blob(std::string_view(""));
+    CHECK_FALSE(kv::decode_address_book(buf));
+  }
+  // A version-1 snapshot (no address book): the store restores, the book is empty.
+  std::vector<std::byte> v1;
+  {
+    raft::byte_writer w(v1);
+    w.raw("KVST", 4);
+    w.u8(1);
+    w.varint(1);
+    w.blob(std::string_view("x"));
+    w.blob(std::string_view("1"));
+    w.varint(0);
+    const std::uint32_t crc = kv::crc32c(v1.data(), v1.size());
+    for (int i = 0; i < 4; ++i) w.u8(static_cast<std::uint8_t>(crc >> (8 * i)));
+  }
+  kv::store c;
+  kv::address_book none = book;
+  REQUIRE_FALSE(c.restore(v1, &none));
+  CHECK(c == a);
+  CHECK(none.empty());
+}
+
 TEST_CASE("store: equal states give equal snapshots, whatever the order of writes", "[kv][command][snapshot]") {
   const std::uint64_t seed = 77;
   CAPTURE(seed);
@@ -142,11 +199,11 @@ TEST_CASE("store: a damaged snapshot is refused and leaves the store alone", "[k
   CHECK(victim.restore(extra));
   CHECK(victim == before);
   // A well-formed snapshot of an unknown version (checksum fixed up) is refused by name.
-  auto v2 = b;
-  v2[4] = std::byte{2};
-  const std::uint32_t crc = kv::crc32c(v2.data(), v2.size() - 4);
-  for (int k = 0; k < 4; ++k) v2[v2.size() - 4 + static_cast<std::size_t>(k)] = static_cast<std::byte>(crc >> (8 * k));
-  auto why = victim.restore(v2);
+  auto v3 = b;
+  v3[4] = std::byte{3};
+  const std::uint32_t crc = kv::crc32c(v3.data(), v3.size() - 4);
+  for (int k = 0; k < 4; ++k) v3[v3.size() - 4 + static_cast<std::size_t>(k)] = static_cast<std::byte>(crc >> (8 * k));
+  auto why = victim.restore(v3);
   REQUIRE(why);
   CHECK(why->find("version") != std::string::npos);
   CHECK(victim == before);
@@ -199,6 +256,22 @@ TEST_CASE("handshake: round trip and rejection of junk", "[kv][handshake]") {
   for (std::size_t n = 0; n < h.size(); ++n) CHECK_FALSE(kv::decode_handshake(std::span(h.data(), n)));
   h.push_back(std::byte{0});
   CHECK_FALSE(kv::decode_handshake(h));
+  // With the dialler's addresses (KVRAFT03), and the older KVRAFT02 form.
+  auto h3 = kv::encode_handshake("prod", 4, 1, "127.0.0.1:7004", "127.0.0.1:8004");
+  auto d3 = kv::decode_handshake(h3);
+  REQUIRE(d3);
+  CHECK(d3->from == 4);
+  CHECK(d3->raft_addr == "127.0.0.1:7004");
+  CHECK(d3->client_addr == "127.0.0.1:8004");
+  for (std::size_t n = 0; n < h3.size(); ++n) CHECK_FALSE(kv::decode_handshake(std::span(h3.data(), n)));
+  std::vector<std::byte> v2;
+  for (char ch : std::string("KVRAFT02\x04prod\x02\x03")) v2.push_back(static_cast<std::byte>(ch));
+  auto d2 = kv::decode_handshake(v2);
+  REQUIRE(d2);
+  CHECK(d2->cluster == "prod");
+  CHECK(d2->from == 2);
+  CHECK(d2->to == 3);
+  CHECK(d2->raft_addr.empty());
   auto m = kv::parse_id_map("1=127.0.0.1:7001,2=localhost:7002");
   REQUIRE(m);
   CHECK(m->at(2).port == 7002);
