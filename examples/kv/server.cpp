@@ -891,7 +891,6 @@ class server {
     const raft::index_t upto = node_.applied_index();
     const std::uint64_t snap = node_.log().snapshot_index().value;
     if (upto.value < snap + opt_.snapshot_every || upto.value != applied_) return std::nullopt;
-    if (!membership_known_at_(upto)) return std::nullopt;
     const std::int64_t t0 = kv::now_us();
     // A witness has no store: its snapshots hold no data.
     raft::bytes data = is_witness_() || no_store_ ? raft::bytes{} : store_.snapshot(book_);
@@ -1853,32 +1852,6 @@ class server {
     }
   }
 
-  /// Whether the node knows the membership as of `upto`, which compact()
-  /// stores with the snapshot. A node that joined (no bootstrap voters) and
-  /// got the log from index 1 in several batches - the leader never
-  /// compacted - may have applied entries that precede the first
-  /// configuration entry it holds: raft::node::compact() then stores an
-  /// empty membership that does not decode and trips a raft invariant (a
-  /// raftpp defect, reported). Until a configuration entry at or below
-  /// `upto` is in the log (or the Log has a snapshot membership), such a
-  /// node does not compact, and says so once.
-  bool membership_known_at_(raft::index_t upto) {
-    const auto& log = node_.log();
-    if (!joined_ || !log.snapshot_membership().empty()) return true;
-    for (std::uint64_t i = std::max(conf_search_from_, log.first_index().value); i <= upto.value; ++i)
-      if (log.entry_at(raft::index_t{i}).kind == raft::entry_kind::config) return true;
-    conf_search_from_ = upto.value + 1;
-    if (!compaction_deferred_warned_) {
-      compaction_deferred_warned_ = true;
-      logf("WARN",
-           "not compacting at index %" PRIu64 " yet: this node joined and holds no configuration entry up to there, "
-           "so it does not know the membership as of that index (raftpp would store an empty one); compaction "
-           "resumes once one is applied",
-           upto.value);
-    }
-    return false;
-  }
-
   /// POST /admin/add-learner?id=N&raft=HOST:PORT&client=HOST:PORT, /admin/add-witness (the same),
   /// /admin/promote?id=N[&force=1], /admin/remove?id=N. On the leader: one
   /// membership change (raft::node::change_membership), answered once its
@@ -2236,8 +2209,6 @@ class server {
   bool witness_ = false;                   // the configuration made this node a witness (sticky)
   bool no_store_ = false;                  // got witness data (no payloads) before its configuration said so
   bool was_member_ = false;                // a configuration in the log or snapshot listed this node
-  std::uint64_t conf_search_from_ = 0;     // membership_known_at_(): no configuration entry below this
-  bool compaction_deferred_warned_ = false;
   std::vector<admin_op> admin_retry_;      // membership changes refused "not yet", retried
   std::vector<admin_wait> admin_wait_;     // membership changes proposed, waiting for their commit
   static constexpr std::uint64_t promote_max_lag = 1000;
