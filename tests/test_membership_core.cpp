@@ -753,3 +753,16 @@ TEST_CASE("membership: a joining node that compacts before the entry that added 
   CHECK(again.configuration().voters.empty());
   CHECK(again.log().snapshot_index() == upto);
 }
+
+TEST_CASE("membership: a snapshot chunk whose membership does not decode is malformed, first chunk or last",
+          "[membership][hostile]") {
+  net n({1, 2, 3});
+  n.elect(1);
+  for (bool done : {false, true}) {
+    raft::install_snapshot chunk{index_t{50}, n.at(1).term(), 10, 0, done, raft::bytes(done ? "0123456789" : "01234"),
+                                 raft::bytes("garbage")};
+    out_t o;
+    CHECK(n.at(2).step(msg{1, 2, n.at(1).term(), chunk}, o) == raft::step_status::malformed);
+    CHECK(n.at(2).log().snapshot_index() == index_t{});
+  }
+}

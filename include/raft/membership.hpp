@@ -235,7 +235,6 @@ template <class NodeId>
   }
   if (std::none_of(voters.begin(), voters.end(), [&](const NodeId& id) { return !M::has(witnesses, id); }))
     return change_status::no_voters;
-  if (voters.size() + learners.size() > max_members) return change_status::too_large;
 
   // How many voters differ between the old set and the new one.
   std::size_t changed = 0;
@@ -248,6 +247,7 @@ template <class NodeId>
     next.voters = std::move(voters);  // single-server change (thesis §4.1)
     next.learners = std::move(learners);
     next.witnesses = std::move(witnesses);
+    if (next.members().size() > max_members) return change_status::too_large;
     return next;
   }
   // Joint (thesis §4.3): the old voters keep voting as the outgoing set. A
@@ -264,6 +264,7 @@ template <class NodeId>
   for (const auto& id : current.witnesses)
     if (M::has(next.voters_outgoing, id) && !M::has(next.witnesses, id)) next.witnesses.push_back(id);
   next.auto_leave = change.how != transition::joint_explicit;
+  if (next.members().size() > max_members) return change_status::too_large;  // the outgoing voters count too
   return next;
 }
 
@@ -303,8 +304,8 @@ template <class NodeId>
     return false;
   for (const auto& id : m.learners)
     if (m.is_voter(id) || M::has(m.learners_next, id)) return false;
-  for (const auto& id : m.learners_next)
-    if (!M::has(m.voters_outgoing, id) || M::has(m.voters, id)) return false;
+  for (const auto& id : m.learners_next)  // (a witness never becomes a learner)
+    if (!M::has(m.voters_outgoing, id) || M::has(m.voters, id) || M::has(m.witnesses, id)) return false;
   for (const auto& id : m.witnesses)
     if (!m.is_voter(id)) return false;
   if (!m.joint() && (m.auto_leave || !m.learners_next.empty())) return false;

@@ -39,7 +39,7 @@ bool node<Tr, Lg, Ck, Rn, Tc>::well_formed_(const message_type& m) const {
   if (const auto* is = std::get_if<install_snapshot>(&m.body)) {
     if (is->last_index.value >= limit) return false;
     if (is->last_index == index_t{} || is->last_term == term_t{} || is->last_term > m.term) return false;
-    if (is->done && !is->membership.empty() && !decode_config_entry<Tr>(is->membership)) return false;
+    if (!is->membership.empty() && !decode_config_entry<Tr>(is->membership)) return false;
   }
   if (const auto* sr = std::get_if<snapshot_response>(&m.body)) {
     if (sr->last_index.value >= limit) return false;
