@@ -9,11 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -132,6 +134,12 @@ class cluster {
   void keep_dir() { keep_dir_ = true; }
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] std::size_t size() const { return n_; }
+  /// 1..size().
+  [[nodiscard]] std::vector<std::uint64_t> ids() const {
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t id = 1; id <= n_; ++id) v.push_back(id);
+    return v;
+  }
   [[nodiscard]] kv::endpoint http(std::uint64_t id) const { return {"127.0.0.1", http_ports_[id - 1]}; }
   [[nodiscard]] kv::endpoint raft(std::uint64_t id) const { return {"127.0.0.1", raft_ports_[id - 1]}; }
   [[nodiscard]] std::string log_path(std::uint64_t id) const { return dir_ + "/n" + std::to_string(id) + ".log"; }
@@ -246,31 +254,41 @@ class cluster {
     return true;
   }
 
-  std::optional<node_status> status(std::uint64_t id, int timeout_ms = 500) const {
+  /// Node `id`'s /status answer (JSON), or nothing.
+  std::optional<std::string> status_body(std::uint64_t id, int timeout_ms = 500) const {
     kv::http_client c(http(id));
     auto r = c.request("GET", "/status", {}, {}, timeout_ms);
     if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) return std::nullopt;
+    return std::move(r.resp.body);
+  }
+
+  std::optional<node_status> status(std::uint64_t id, int timeout_ms = 500) const {
+    const auto body = status_body(id, timeout_ms);
+    if (!body) return std::nullopt;
     node_status s;
-    s.id = std::strtoull(json_field(r.resp.body, "id").c_str(), nullptr, 10);
-    s.role = json_field(r.resp.body, "role");
-    s.term = std::strtoull(json_field(r.resp.body, "term").c_str(), nullptr, 10);
-    s.leader = std::strtoull(json_field(r.resp.body, "leader").c_str(), nullptr, 10);
-    s.commit = std::strtoull(json_field(r.resp.body, "commit").c_str(), nullptr, 10);
-    s.applied = std::strtoull(json_field(r.resp.body, "applied").c_str(), nullptr, 10);
-    s.snapshot_index = std::strtoull(json_field(r.resp.body, "snapshot_index").c_str(), nullptr, 10);
-    s.log_entries = std::strtoull(json_field(r.resp.body, "log_entries").c_str(), nullptr, 10);
-    s.log_bytes = std::strtoull(json_field(r.resp.body, "log_bytes").c_str(), nullptr, 10);
-    s.bad_frames = std::strtoull(json_field(r.resp.body, "bad_frames").c_str(), nullptr, 10);
+    s.id = std::strtoull(json_field(*body, "id").c_str(), nullptr, 10);
+    s.role = json_field(*body, "role");
+    s.term = std::strtoull(json_field(*body, "term").c_str(), nullptr, 10);
+    s.leader = std::strtoull(json_field(*body, "leader").c_str(), nullptr, 10);
+    s.commit = std::strtoull(json_field(*body, "commit").c_str(), nullptr, 10);
+    s.applied = std::strtoull(json_field(*body, "applied").c_str(), nullptr, 10);
+    s.snapshot_index = std::strtoull(json_field(*body, "snapshot_index").c_str(), nullptr, 10);
+    s.log_entries = std::strtoull(json_field(*body, "log_entries").c_str(), nullptr, 10);
+    s.log_bytes = std::strtoull(json_field(*body, "log_bytes").c_str(), nullptr, 10);
+    s.bad_frames = std::strtoull(json_field(*body, "bad_frames").c_str(), nullptr, 10);
     return s;
   }
 
   /// Waits for a leader that every running node agrees on; returns its id or 0.
-  std::uint64_t wait_leader(int timeout_ms) const {
+  std::uint64_t wait_leader(int timeout_ms) const { return wait_leader(ids(), timeout_ms); }
+  /// The same among nodes `among` only (the members, when the configuration changed).
+  std::uint64_t wait_leader(const std::vector<std::uint64_t>& among, int timeout_ms) const {
     const std::int64_t end = kv::now_ms() + timeout_ms;
     while (kv::now_ms() < end) {
       std::uint64_t leader = 0;
       bool agree = true;
-      for (std::uint64_t id = 1; id <= n_ && agree; ++id) {
+      for (auto id : among) {
+        if (!agree) break;
         if (!running(id)) continue;
         auto s = status(id);
         if (!s || s->leader == 0 || (leader != 0 && s->leader != leader)) agree = false;
@@ -283,6 +301,17 @@ class cluster {
       ::usleep(50 * 1000);
     }
     return 0;
+  }
+
+  /// Node `id`'s committed log as it journalled it (GET /debug/committed, --debug), line by line.
+  std::optional<std::vector<std::string>> committed(std::uint64_t id) const {
+    kv::http_client c(http(id));
+    auto r = c.request("GET", "/debug/committed", {}, {}, 5000);
+    if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) return std::nullopt;
+    std::vector<std::string> lines;
+    std::istringstream in(r.resp.body);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
   }
 
   [[nodiscard]] std::string read_log(std::uint64_t id) const {
@@ -303,5 +332,39 @@ class cluster {
   std::vector<pid_t> pids_;
   bool keep_dir_ = false;
 };
+
+/// SIGTERMs nodes `ids`; each must exit with status 0 within 5 s.
+inline void stop_gracefully(cluster& cl, const std::vector<std::uint64_t>& ids) {
+  for (auto id : ids) cl.kill(id, SIGTERM);
+  for (auto id : ids) {
+    auto st = cl.wait_exit(id, 5000);
+    if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " did not shut down cleanly on SIGTERM", id);
+  }
+}
+
+/// Fails for every node (all its incarnations) whose log holds a sanitizer
+/// report, a fatal error, a broken raft invariant or one of `also`.
+inline void scan_logs(const cluster& cl, std::initializer_list<const char*> also = {}) {
+  std::vector<const char*> bad = {"runtime error:", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "FATAL",
+                                  "raft invariant broken"};
+  bad.insert(bad.end(), also.begin(), also.end());
+  for (std::uint64_t id = 1; id <= cl.size(); ++id) {
+    const std::string log = cl.read_log(id);
+    for (const char* b : bad)
+      if (log.find(b) != std::string::npos) fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, b, cl.log_path(id).c_str());
+  }
+}
+
+/// A test program's exit status: 1 if any check failed (keeping the data
+/// directory), else 0; says which.
+inline int verdict(cluster& cl, const char* name, std::uint64_t seed) {
+  if (failures != 0) {
+    cl.keep_dir();
+    say("%s FAILED with %d failure(s); seed %" PRIu64, name, failures, seed);
+    return 1;
+  }
+  say("%s passed", name);
+  return 0;
+}
 
 }  // namespace kvtest

@@ -53,104 +53,40 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <memory>
-#include <mutex>
-#include <random>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "cluster.hpp"
-#include "linearizability.hpp"
+#include "client.hpp"
 
-using kvtest::operation;
 using kvtest::fail;
-using kvtest::failures;
+using kvtest::fate;
+using kvtest::operation;
 using kvtest::say;
 
 namespace {
 
-struct record {
-  operation op;
-  std::string key;
-  std::uint64_t client = 0;
-  std::uint64_t seq = 0;  // writes only
-  enum class fate { acked, failed, unknown } f = fate::failed;
-  int status = 0;
+struct record : kvtest::record {
   bool lease = false;  // a GET that asked for a lease read
 };
-
 
 const std::vector<std::string> keys = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
 
 bool use_lease = false;  // --lease: half the GETs are lease reads
 
 void client_loop(int c, std::uint64_t seed, kvtest::cluster& cl, std::atomic<bool>& stop, std::vector<record>& out) {
-  std::mt19937_64 rng(seed * 1000003 + static_cast<std::uint64_t>(c));
-  std::vector<std::unique_ptr<kv::http_client>> conns;
-  for (std::uint64_t id = 1; id <= cl.size(); ++id) conns.push_back(std::make_unique<kv::http_client>(cl.http(id)));
-  std::uint64_t seq = 0;
-  const std::uint64_t client_id = static_cast<std::uint64_t>(c) + 1;
+  kvtest::client cli(cl, c, seed);
   while (!stop.load()) {
     record r;
-    r.client = client_id;
-    r.key = keys[rng() % keys.size()];
-    const auto dice = rng() % 100;
-    r.op.k = dice < 45 ? operation::kind::put : dice < 92 ? operation::kind::get : operation::kind::del;
-    r.op.client = c;
-    std::string method = "GET", body, headers;
-    if (r.op.k != operation::kind::get) {
-      r.seq = ++seq;
-      headers = "X-Client-Id: " + std::to_string(client_id) + "\r\nX-Request-Id: " + std::to_string(r.seq) + "\r\n";
-      method = r.op.k == operation::kind::put ? "PUT" : "DELETE";
-      if (r.op.k == operation::kind::put) body = r.op.value = "c" + std::to_string(client_id) + "-" + std::to_string(r.seq);
-    }
-    std::uint64_t node = 1 + rng() % cl.size();
-    std::string path = "/kv/" + r.key;
-    if (use_lease && r.op.k == operation::kind::get && rng() % 2 == 0) {
-      path += "?lease=1";
-      r.lease = true;
-    }
-    r.op.call = kv::now_us();
-    for (int hop = 0; hop < 5; ++hop) {
-      auto res = conns[node - 1]->request(method, path, body, headers, 2500);
-      if (res.what == kv::http_client::outcome::not_sent) break;  // never reached a server: failed
-      if (res.what == kv::http_client::outcome::no_response) {
-        r.f = record::fate::unknown;
-        break;
-      }
-      r.status = res.resp.status;
-      if (r.status == 307) {
-        auto u = kv::parse_url(res.resp.header("location"));
-        const std::uint64_t next = u ? cl.id_of_http_port(u->first.port) : 0;
-        if (next == 0) {
-          r.status = -307;
-          break;
-        }
-        node = next;
-        continue;
-      }
-      if (r.status == 200 || r.status == 404) {
-        r.f = record::fate::acked;
-        r.op.found = r.status == 200;
-        if (r.op.k == operation::kind::get) r.op.out = res.resp.body;
-      } else if ((r.status == 503 && res.resp.header("x-outcome") == "not-applied") || r.status == 421) {
-        r.f = record::fate::failed;
-      } else if (r.status == 504 || r.status == 503) {
-        r.f = record::fate::unknown;
-      } else {
-        r.f = record::fate::failed;
-        r.status = -r.status;  // unexpected: reported below
-      }
-      break;
-    }
-    r.op.ret = kv::now_us();
-    r.op.known = r.f == record::fate::acked;
+    r.key = keys[cli.rng() % keys.size()];
+    const auto dice = cli.rng() % 100;
+    cli.prepare(r, dice < 45 ? operation::kind::put : dice < 92 ? operation::kind::get : operation::kind::del);
+    const std::uint64_t node = 1 + cli.rng() % cl.size();
+    r.lease = use_lease && r.op.k == operation::kind::get && cli.rng() % 2 == 0;
+    cli.perform(r, node, r.lease ? "?lease=1" : "");
     out.push_back(std::move(r));
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
-    if (out.back().f != record::fate::acked) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kvtest::client::pause(out.back(), std::chrono::microseconds(cli.rng() % 3000));
   }
 }
 
@@ -165,13 +101,10 @@ struct committed_log {
 };
 
 std::optional<committed_log> fetch_committed(kvtest::cluster& cl, std::uint64_t id) {
-  kv::http_client c(cl.http(id));
-  auto r = c.request("GET", "/debug/committed", {}, {}, 5000);
-  if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) return std::nullopt;
+  auto lines = cl.committed(id);
+  if (!lines) return std::nullopt;
   committed_log log;
-  std::istringstream in(r.resp.body);
-  std::string line;
-  while (std::getline(in, line)) {
+  for (const std::string& line : *lines) {
     log.lines.push_back(line);
     std::istringstream f(line);
     std::string idx, term, kind, op;
@@ -369,53 +302,24 @@ int main(int argc, char** argv) {
     cl.keep_dir();
     return 1;
   }
-  std::uint64_t barrier = 0;
-  for (int attempt = 0; attempt < 50 && barrier == 0; ++attempt) {
-    kv::http_client c(cl.http(cl.wait_leader(5000)));
-    auto r = c.request("PUT", "/kv/__barrier", "x", {}, 3000);
-    if (r.what == kv::http_client::outcome::ok && r.resp.status == 200)
-      barrier = std::strtoull(r.resp.header("x-raft-index").c_str(), nullptr, 10);
-    else ::usleep(100 * 1000);
-  }
+  const std::uint64_t barrier = kvtest::barrier_write(cl, cl.ids());
   if (barrier == 0) fail("barrier write failed");
   const std::int64_t catch_up_end = kv::now_ms() + 15000;
-  for (std::uint64_t id = 1; id <= 3; ++id) {
-    while (kv::now_ms() < catch_up_end) {
-      auto s = cl.status(id);
-      if (s && s->applied >= barrier) break;
-      ::usleep(50 * 1000);
-    }
-  }
+  for (std::uint64_t id = 1; id <= 3; ++id) kvtest::wait_applied(cl, id, barrier, catch_up_end);
 
   // Gather the history.
-  std::vector<record> all;
-  for (auto& h : hist) all.insert(all.end(), h.begin(), h.end());
-  std::size_t acked = 0, failed = 0, unknown = 0, acked_writes = 0;
-  for (const auto& r : all) {
-    if (r.status < 0) fail("client %" PRIu64 " got unexpected status %d", r.client, -r.status);
-    if (r.f == record::fate::acked) {
-      ++acked;
-      if (r.op.k != operation::kind::get) ++acked_writes;
-    }
-    failed += r.f == record::fate::failed;
-    unknown += r.f == record::fate::unknown;
-  }
-  say("history: %zu operations, %zu acknowledged (%zu writes), %zu failed without effect, %zu unknown", all.size(), acked,
-      acked_writes, failed, unknown);
-  if (acked_writes < 100) fail("only %zu acknowledged writes: the run proves little", acked_writes);
-  std::size_t acked_reads = 0, acked_lease_reads = 0;
-  for (const auto& r : all)
-    if (r.f == record::fate::acked && r.op.k == operation::kind::get) {
-      ++acked_reads;
-      acked_lease_reads += r.lease;
-    }
-  say("reads: %zu GETs answered, %zu of them lease reads", acked_reads, acked_lease_reads);
-  if (acked_reads < 100) fail("only %zu answered GETs: the reads are barely checked", acked_reads);
+  std::vector<record> all = kvtest::merge(hist);
+  const auto h = kvtest::tally(all);
+  say("history: %zu operations, %zu acknowledged (%zu writes), %zu failed without effect, %zu unknown", all.size(),
+      h.acked, h.acked_writes, h.failed, h.unknown);
+  if (h.acked_writes < 100) fail("only %zu acknowledged writes: the run proves little", h.acked_writes);
+  std::size_t acked_lease_reads = 0;
+  for (const auto& r : all) acked_lease_reads += r.f == fate::acked && r.lease;
+  say("reads: %zu GETs answered, %zu of them lease reads", h.acked_reads, acked_lease_reads);
+  if (h.acked_reads < 100) fail("only %zu answered GETs: the reads are barely checked", h.acked_reads);
   if (use_lease && acked_lease_reads < 50) fail("only %zu answered lease reads", acked_lease_reads);
   for (const auto& w : outages) {
-    std::size_t n = 0;
-    for (const auto& r : all)
-      if (r.f == record::fate::acked && r.op.k != operation::kind::get && r.op.ret > w.from + 200000 && r.op.ret < w.to) ++n;
+    const std::size_t n = kvtest::acked_writes_between(all, w.from + 200000, w.to);
     say("availability: %zu writes acknowledged while %s", n, w.what);
     if (n == 0) fail("no write succeeded while %s: the majority should have stayed available", w.what);
   }
@@ -467,16 +371,16 @@ int main(int argc, char** argv) {
         ++via_snapshot;  // node k got it inside a snapshot
         continue;
       }
-      if (r.f == record::fate::acked && count == 0 && ++missing <= 5)
+      if (r.f == fate::acked && count == 0 && ++missing <= 5)
         fail("acknowledged %s of %s (client %" PRIu64 " seq %" PRIu64 ") is missing from node %zu's log",
              r.op.k == operation::kind::put ? "put" : "delete", r.key.c_str(), r.client, r.seq, k + 1);
     }
-    if (r.f == record::fate::failed && where != index_of.end() && ++phantom <= 5)
+    if (r.f == fate::failed && where != index_of.end() && ++phantom <= 5)
       fail("write %" PRIu64 "/%" PRIu64 " was answered as not applied (status %d) but was applied at index %" PRIu64,
            r.client, r.seq, r.status, where->second);
     // An unanswered write that is in no log never took effect: drop it.
-    if (r.f == record::fate::unknown && !logs.empty() && where == index_of.end()) {
-      r.f = record::fate::failed;
+    if (r.f == fate::unknown && !logs.empty() && where == index_of.end()) {
+      r.f = fate::failed;
       ++resolved_unknown;
     }
   }
@@ -536,31 +440,15 @@ int main(int argc, char** argv) {
 
   // Final reads, through the log, then every node's local copy.
   std::map<std::string, std::vector<operation>> per_key;
-  for (const auto& r : all) {
-    if (r.f == record::fate::failed) continue;
-    if (r.f == record::fate::unknown && r.op.k == operation::kind::get) continue;
-    per_key[r.key].push_back(r.op);
-  }
+  for (const auto& r : all)
+    if (kvtest::checked(r)) per_key[r.key].push_back(r.op);
   for (const auto& key : keys) {
-    operation fin;
-    fin.k = operation::kind::get;
-    fin.client = -1;
-    bool ok = false;
-    for (int attempt = 0; attempt < 20 && !ok; ++attempt) {
-      kv::http_client c(cl.http(cl.wait_leader(5000)));
-      fin.call = kv::now_us();
-      auto r = c.request("GET", "/kv/" + key, {}, {}, 3000);
-      fin.ret = kv::now_us();
-      if (r.what == kv::http_client::outcome::ok && (r.resp.status == 200 || r.resp.status == 404)) {
-        fin.found = r.resp.status == 200;
-        fin.out = r.resp.body;
-        ok = true;
-      }
-    }
-    if (!ok) {
+    const auto read = kvtest::final_read(cl, cl.ids(), key, 20);
+    if (!read) {
       fail("final read of %s failed", key.c_str());
       continue;
     }
+    const operation& fin = *read;
     per_key[key].push_back(fin);
     for (std::uint64_t id = 1; id <= 3; ++id) {
       kv::http_client c(cl.http(id));
@@ -573,42 +461,11 @@ int main(int argc, char** argv) {
   }
 
   // Linearizability, key by key.
-  for (auto& [key, ops] : per_key) {
-    const std::int64_t s = kv::now_ms();
-    auto res = kvtest::check_register(ops, 20'000'000);
-    say("linearizability of %-8s: %4zu ops -> %s (%" PRIu64 " steps, %" PRId64 " ms)", key.c_str(), ops.size(),
-        res.exhausted ? "INCONCLUSIVE" : res.linearizable ? "ok" : "NOT LINEARIZABLE", res.steps, kv::now_ms() - s);
-    if (!res.linearizable) {
-      fail("history of key %s is %s", key.c_str(), res.exhausted ? "too hard to check (step budget)" : "not linearizable");
-      const std::string file = cl.dir() + "/history-" + key + ".txt";
-      if (FILE* f = std::fopen(file.c_str(), "w")) {
-        for (const auto& o : ops)
-          std::fprintf(f, "client %d %s %s call %" PRId64 " ret %" PRId64 " %s found=%d out=%s\n", o.client,
-                       o.k == operation::kind::put ? "put" : o.k == operation::kind::get ? "get" : "del", o.value.c_str(),
-                       o.call, o.known ? o.ret : -1, o.known ? "known" : "unknown", o.found ? 1 : 0, o.out.c_str());
-        std::fclose(f);
-        say("history written to %s", file.c_str());
-      }
-    }
-  }
+  kvtest::check_linearizable(cl, per_key);
 
-  // Graceful shutdown of everything.
-  for (std::uint64_t id = 1; id <= 3; ++id) cl.kill(id, SIGTERM);
-  for (std::uint64_t id = 1; id <= 3; ++id) {
-    auto st = cl.wait_exit(id, 5000);
-    if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " did not shut down cleanly on SIGTERM", id);
-  }
-  // A sanitizer report or a fatal error in any server incarnation fails the test.
-  for (std::uint64_t id = 1; id <= 3; ++id) {
-    const std::string log = cl.read_log(id);
-    for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "FATAL", "raft invariant broken"})
-      if (log.find(bad) != std::string::npos) fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, bad, cl.log_path(id).c_str());
-  }
-  if (failures != 0) {
-    cl.keep_dir();
-    say("e2e FAILED with %d failure(s); seed %" PRIu64, failures, seed);
-    return 1;
-  }
-  say("e2e passed");
-  return 0;
+  // Graceful shutdown of everything; a sanitizer report or a fatal error
+  // in any server incarnation fails the test.
+  kvtest::stop_gracefully(cl, cl.ids());
+  kvtest::scan_logs(cl);
+  return kvtest::verdict(cl, "e2e", seed);
 }

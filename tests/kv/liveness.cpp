@@ -50,11 +50,9 @@
 #include "cluster.hpp"
 
 using kvtest::fail;
-using kvtest::failures;
 using kvtest::say;
 
 namespace {
-
 
 struct answer {
   int status = 0;  // 0: no answer
@@ -79,12 +77,6 @@ answer ask(const kv::endpoint& ep, const std::string& method, const std::string&
   a.body = r.resp.body;
   while (!a.body.empty() && a.body.back() == '\n') a.body.pop_back();
   return a;
-}
-
-std::string status_body(const kvtest::cluster& cl, std::uint64_t id) {
-  kv::http_client c(cl.http(id));
-  auto r = c.request("GET", "/status", {}, {}, 500);
-  return r.what == kv::http_client::outcome::ok && r.resp.status == 200 ? r.resp.body : std::string();
 }
 
 /// A PUT through the given node (the leader); true on 200.
@@ -197,7 +189,7 @@ int main(int argc, char** argv) {
     else say("transfer: node %" PRIu64 " leads after %" PRId64 " ms", follower, took);
     std::string outcome;
     for (int i = 0; i < 50 && outcome != "succeeded"; ++i) {
-      const std::string body = status_body(cl, leader);
+      const std::string body = cl.status_body(leader).value_or("");
       const auto at = body.find("\"transfer\":{");
       outcome = at == std::string::npos ? std::string() : kvtest::json_field(body.substr(at + 11), "outcome");
       if (outcome != "succeeded") ::usleep(20 * 1000);
@@ -294,7 +286,7 @@ int main(int argc, char** argv) {
       fail("GET to the stepped-down leader: got %d '%s', want a redirect or 503", late.status, late.body.c_str());
     if (late.ms > 500) fail("GET to the stepped-down leader took %" PRId64 " ms", late.ms);
     {
-      const std::string body = status_body(cl, leader);
+      const std::string body = cl.status_body(leader).value_or("");
       const auto failed_reads = std::strtoull(kvtest::json_field(body, "reads_failed").c_str(), nullptr, 10);
       const auto pending_reads = kvtest::json_field(body, "pending_reads");
       const auto pending_writes = kvtest::json_field(body, "pending_writes");
@@ -340,18 +332,8 @@ int main(int argc, char** argv) {
   }
 
   auto finish = [&](kvtest::cluster& c) {
-    for (std::uint64_t id = 1; id <= 3; ++id) c.kill(id, SIGTERM);
-    for (std::uint64_t id = 1; id <= 3; ++id) {
-      auto st = c.wait_exit(id, 5000);
-      if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " did not shut down cleanly on SIGTERM", id);
-    }
-    for (std::uint64_t id = 1; id <= 3; ++id) {
-      const std::string log = c.read_log(id);
-      for (const char* bad : {"runtime error:", "AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "FATAL",
-                              "raft invariant broken", "raft did not fail every pending read"})
-        if (log.find(bad) != std::string::npos)
-          fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, bad, c.log_path(id).c_str());
-    }
+    kvtest::stop_gracefully(c, c.ids());
+    kvtest::scan_logs(c, {"raft did not fail every pending read"});
   };
   finish(cl);
 
@@ -435,11 +417,5 @@ int main(int argc, char** argv) {
     finish(lc);
   }
 
-  if (failures != 0) {
-    cl.keep_dir();
-    say("liveness FAILED with %d failure(s); seed %" PRIu64, failures, seed);
-    return 1;
-  }
-  say("liveness passed");
-  return 0;
+  return kvtest::verdict(cl, "liveness", seed);
 }

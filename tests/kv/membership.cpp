@@ -43,28 +43,22 @@
 #include <memory>
 #include <mutex>
 #include <random>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "cluster.hpp"
-#include "linearizability.hpp"
+#include "client.hpp"
 
 using kvtest::fail;
-using kvtest::failures;
+using kvtest::fate;
 using kvtest::operation;
 using kvtest::say;
 
 namespace {
 
-struct record {
-  operation op;
-  std::string key;
+struct record : kvtest::record {
   bool unique = false;  // a put of a key written once (checked readable at the end)
-  enum class fate { acked, failed, unknown } f = fate::failed;
-  int status = 0;
 };
 
 const std::vector<std::string> registers = {"alpha", "beta", "gamma", "delta"};
@@ -85,72 +79,21 @@ struct targets {
 
 void client_loop(int c, std::uint64_t seed, kvtest::cluster& cl, targets& tg, std::atomic<bool>& stop,
                  std::vector<record>& out) {
-  std::mt19937_64 rng(seed * 1000003 + static_cast<std::uint64_t>(c));
-  std::map<std::uint64_t, std::unique_ptr<kv::http_client>> conns;
-  auto conn = [&](std::uint64_t id) -> kv::http_client& {
-    auto& p = conns[id];
-    if (!p) p = std::make_unique<kv::http_client>(cl.http(id));
-    return *p;
-  };
-  std::uint64_t seq = 0;
-  const std::uint64_t client_id = static_cast<std::uint64_t>(c) + 1;
+  kvtest::client cli(cl, c, seed);
   while (!stop.load()) {
     record r;
-    r.op.client = c;
-    const auto dice = rng() % 100;
-    std::string method = "GET", body, headers;
+    const auto dice = cli.rng() % 100;
     if (dice < 25) {
       r.unique = true;
-      r.op.k = operation::kind::put;
-      r.key = "u" + std::to_string(client_id) + "-" + std::to_string(seq + 1);
+      cli.prepare(r, operation::kind::put);
+      r.key = "u" + std::to_string(cli.id()) + "-" + std::to_string(r.seq);
     } else {
-      r.key = registers[rng() % registers.size()];
-      r.op.k = dice < 60 ? operation::kind::put : operation::kind::get;
+      r.key = registers[cli.rng() % registers.size()];
+      cli.prepare(r, dice < 60 ? operation::kind::put : operation::kind::get);
     }
-    if (r.op.k == operation::kind::put) {
-      ++seq;
-      headers = "X-Client-Id: " + std::to_string(client_id) + "\r\nX-Request-Id: " + std::to_string(seq) + "\r\n";
-      method = "PUT";
-      body = r.op.value = "c" + std::to_string(client_id) + "-" + std::to_string(seq);
-    }
-    std::uint64_t node = tg.pick(rng);
-    const std::string path = "/kv/" + r.key;
-    r.op.call = kv::now_us();
-    for (int hop = 0; hop < 5 && node != 0; ++hop) {
-      auto res = conn(node).request(method, path, body, headers, 2500);
-      if (res.what == kv::http_client::outcome::not_sent) break;  // never reached a server: failed
-      if (res.what == kv::http_client::outcome::no_response) {
-        r.f = record::fate::unknown;
-        break;
-      }
-      r.status = res.resp.status;
-      if (r.status == 307) {
-        auto u = kv::parse_url(res.resp.header("location"));
-        node = u ? cl.id_of_http_port(u->first.port) : 0;
-        if (node == 0) r.status = -307;
-        continue;
-      }
-      if (r.status == 200 || r.status == 404) {
-        r.f = record::fate::acked;
-        r.op.found = r.status == 200;
-        if (r.op.k == operation::kind::get) r.op.out = res.resp.body;
-      } else if ((r.status == 503 && res.resp.header("x-outcome") == "not-applied") || r.status == 421) {
-        r.f = record::fate::failed;
-      } else if (r.status == 504 || r.status == 503) {
-        r.f = record::fate::unknown;
-      } else {
-        r.f = record::fate::failed;
-        r.status = -r.status;  // unexpected: reported below
-      }
-      break;
-    }
-    r.op.ret = kv::now_us();
-    r.op.known = r.f == record::fate::acked;
-    // A write that got no answer may have taken effect: the next write of
-    // this client must not reuse its request id (it would be deduplicated).
+    cli.perform(r, tg.pick(cli.rng));
     out.push_back(std::move(r));
-    std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % 4000));
-    if (out.back().f != record::fate::acked) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kvtest::client::pause(out.back(), std::chrono::microseconds(1000 + cli.rng() % 4000));
   }
 }
 
@@ -184,13 +127,6 @@ bool step(const std::string& kv_cli, const std::string& servers, const std::stri
   return rc == 0;
 }
 
-std::optional<std::string> status_json(const kvtest::cluster& cl, std::uint64_t id) {
-  kv::http_client c(cl.http(id));
-  auto r = c.request("GET", "/status", {}, {}, 1000);
-  if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) return std::nullopt;
-  return r.resp.body;
-}
-
 /// The voters list of a /status body, sorted.
 std::vector<std::uint64_t> voters_of(const std::string& status) {
   std::vector<std::uint64_t> v;
@@ -209,7 +145,7 @@ bool wait_member(const kvtest::cluster& cl, std::uint64_t id, const std::string&
   const std::int64_t end = kv::now_ms() + ms;
   std::string last;
   while (kv::now_ms() < end) {
-    if (auto s = status_json(cl, id)) {
+    if (auto s = cl.status_body(id, 1000)) {
       last = kvtest::json_field(*s, "member");
       if (last == member) return true;
     }
@@ -217,27 +153,6 @@ bool wait_member(const kvtest::cluster& cl, std::uint64_t id, const std::string&
   }
   fail("node %" PRIu64 " says member \"%s\", expected \"%s\"", id, last.c_str(), member.c_str());
   return false;
-}
-
-/// The leader among `ids` that every running one of them agrees on, or 0.
-std::uint64_t wait_leader_among(const kvtest::cluster& cl, const std::vector<std::uint64_t>& ids, int ms) {
-  const std::int64_t end = kv::now_ms() + ms;
-  while (kv::now_ms() < end) {
-    std::uint64_t leader = 0;
-    bool agree = true;
-    for (auto id : ids) {
-      if (!cl.running(id)) continue;
-      auto s = cl.status(id);
-      if (!s || s->leader == 0 || (leader != 0 && s->leader != leader)) agree = false;
-      else leader = s->leader;
-    }
-    if (agree && leader != 0 && cl.running(leader)) {
-      auto s = cl.status(leader);
-      if (s && s->role == "leader") return leader;
-    }
-    ::usleep(50 * 1000);
-  }
-  return 0;
 }
 
 struct phase {
@@ -278,7 +193,7 @@ int main(int argc, char** argv) {
   for (std::uint64_t id = 1; id <= founders; ++id) cl.start(id);
   std::vector<std::uint64_t> members;
   for (std::uint64_t id = 1; id <= founders; ++id) members.push_back(id);
-  std::uint64_t leader = wait_leader_among(cl, members, 10000);
+  std::uint64_t leader = cl.wait_leader(members, 10000);
   if (leader == 0) {
     fail("no leader elected within 10 s");
     cl.keep_dir();
@@ -310,8 +225,8 @@ int main(int argc, char** argv) {
   auto servers = [&] { return server_list(cl, running_members()); };
   auto expect_voters = [&](std::vector<std::uint64_t> want) {
     std::sort(want.begin(), want.end());
-    const std::uint64_t l = wait_leader_among(cl, running_members(), 10000);
-    auto s = l ? status_json(cl, l) : std::nullopt;
+    const std::uint64_t l = cl.wait_leader(running_members(), 10000);
+    auto s = l ? cl.status_body(l, 1000) : std::nullopt;
     if (!s) return fail("no leader to ask for the configuration");
     const auto got = voters_of(*s);
     std::string g, w;
@@ -344,7 +259,7 @@ int main(int argc, char** argv) {
 
     // 3. Replace a dead node.
     begin_phase("replace a dead node: kill -9 the leader, node 6 joins and is promoted, the dead one removed");
-    const std::uint64_t dead = wait_leader_among(cl, running_members(), 10000);
+    const std::uint64_t dead = cl.wait_leader(running_members(), 10000);
     if (dead == 0) fail("no leader before the kill");
     say("kill -9 leader node %" PRIu64, dead);
     cl.kill(dead, SIGKILL);
@@ -365,7 +280,7 @@ int main(int argc, char** argv) {
     // 4. Shrink 5 -> 3: the leader first, then another old voter.
     begin_phase("shrink 5 -> 3: remove the leader, then another voter");
     for (int k = 0; k < 2; ++k) {
-      std::uint64_t victim = wait_leader_among(cl, running_members(), 10000);
+      std::uint64_t victim = cl.wait_leader(running_members(), 10000);
       if (k == 1) {
         // A founder that is not the leader (if any), else any non-leader.
         for (auto id : members)
@@ -427,7 +342,7 @@ int main(int argc, char** argv) {
     expect_voters({1, 2, 3});
     ::usleep(1000 * 1000);
     for (int k = 0; k < 2; ++k) {
-      const std::uint64_t l = wait_leader_among(cl, running_members(), 10000);
+      const std::uint64_t l = cl.wait_leader(running_members(), 10000);
       if (l == 0 || l == 3) {
         fail("no leader (or the witness leads: %" PRIu64 ")", l);
         break;
@@ -439,7 +354,7 @@ int main(int argc, char** argv) {
       cl.kill(victim, SIGKILL);
       tg.set(running_members());
       ::usleep(3000 * 1000);
-      const std::uint64_t nl = wait_leader_among(cl, running_members(), 5000);
+      const std::uint64_t nl = cl.wait_leader(running_members(), 5000);
       if (nl == 0 || nl == 3) fail("with node %" PRIu64 " down the leader is %" PRIu64, victim, nl);
       phases.back().to = kv::now_us();
       cl.start(victim);
@@ -455,51 +370,27 @@ int main(int argc, char** argv) {
   say("clients stopped");
 
   // Quiesce: a barrier write through the leader, applied by every member.
-  const std::uint64_t final_leader = wait_leader_among(cl, running_members(), 10000);
-  std::uint64_t barrier = 0;
-  for (int attempt = 0; attempt < 50 && barrier == 0 && final_leader != 0; ++attempt) {
-    kv::http_client c(cl.http(wait_leader_among(cl, running_members(), 5000)));
-    auto r = c.request("PUT", "/kv/__barrier", "x", {}, 3000);
-    if (r.what == kv::http_client::outcome::ok && r.resp.status == 200)
-      barrier = std::strtoull(r.resp.header("x-raft-index").c_str(), nullptr, 10);
-    else ::usleep(100 * 1000);
-  }
+  const std::uint64_t final_leader = cl.wait_leader(running_members(), 10000);
+  const std::uint64_t barrier = final_leader != 0 ? kvtest::barrier_write(cl, running_members()) : 0;
   if (barrier == 0) {
     fail("barrier write failed");
     cl.keep_dir();
     return 1;
   }
   for (auto id : members) {
-    const std::int64_t end = kv::now_ms() + 15000;
-    std::uint64_t applied = 0;
-    while (kv::now_ms() < end) {
-      auto s = cl.status(id);
-      if (s && (applied = s->applied) >= barrier) break;
-      ::usleep(50 * 1000);
-    }
+    const std::uint64_t applied = kvtest::wait_applied(cl, id, barrier, kv::now_ms() + 15000);
     if (applied < barrier) fail("node %" PRIu64 " applied only %" PRIu64 " of barrier %" PRIu64, id, applied, barrier);
   }
 
   // The history.
-  std::vector<record> all;
-  for (auto& h : hist) all.insert(all.end(), h.begin(), h.end());
-  std::size_t acked = 0, acked_writes = 0, acked_reads = 0, unknown = 0;
-  for (const auto& r : all) {
-    if (r.status < 0) fail("client %d got unexpected status %d", r.op.client, -r.status);
-    if (r.f == record::fate::acked) {
-      ++acked;
-      (r.op.k == operation::kind::get ? acked_reads : acked_writes)++;
-    }
-    unknown += r.f == record::fate::unknown;
-  }
-  say("history: %zu operations, %zu acknowledged (%zu writes, %zu reads), %zu unknown", all.size(), acked, acked_writes,
-      acked_reads, unknown);
-  if (acked_writes < 100) fail("only %zu acknowledged writes: the run proves little", acked_writes);
-  if (acked_reads < 50) fail("only %zu answered GETs: the reads are barely checked", acked_reads);
+  const std::vector<record> all = kvtest::merge(hist);
+  const auto h = kvtest::tally(all);
+  say("history: %zu operations, %zu acknowledged (%zu writes, %zu reads), %zu unknown", all.size(), h.acked,
+      h.acked_writes, h.acked_reads, h.unknown);
+  if (h.acked_writes < 100) fail("only %zu acknowledged writes: the run proves little", h.acked_writes);
+  if (h.acked_reads < 50) fail("only %zu answered GETs: the reads are barely checked", h.acked_reads);
   for (const auto& p : phases) {
-    std::size_t n = 0;
-    for (const auto& r : all)
-      if (r.f == record::fate::acked && r.op.k == operation::kind::put && r.op.ret > p.from && r.op.ret < p.to) ++n;
+    const std::size_t n = kvtest::acked_writes_between(all, p.from, p.to);  // the clients' writes are all PUTs
     say("availability: %zu writes acknowledged during \"%s\" (%.1f s)", n, p.what.c_str(),
         static_cast<double>(p.to - p.from) / 1e6);
     if (n == 0) fail("no write acknowledged during \"%s\"", p.what.c_str());
@@ -509,10 +400,10 @@ int main(int argc, char** argv) {
   // linearizable read) and in every member's local store.
   std::size_t unique_checked = 0, unique_missing = 0;
   {
-    kv::http_client lc(cl.http(wait_leader_among(cl, running_members(), 5000)));
+    kv::http_client lc(cl.http(cl.wait_leader(running_members(), 5000)));
     std::map<std::uint64_t, std::unique_ptr<kv::http_client>> local;
     for (const auto& r : all) {
-      if (!r.unique || r.f != record::fate::acked) continue;
+      if (!r.unique || r.f != fate::acked) continue;
       ++unique_checked;
       auto g = lc.request("GET", "/kv/" + r.key, {}, {}, 3000);
       if (g.what != kv::http_client::outcome::ok || g.resp.status != 200 || g.resp.body != r.op.value) {
@@ -539,16 +430,12 @@ int main(int argc, char** argv) {
   // The committed logs of the members agree (where both applied an entry).
   std::vector<std::vector<std::string>> logs;
   for (auto id : members) {
-    kv::http_client c(cl.http(id));
-    auto r = c.request("GET", "/debug/committed", {}, {}, 5000);
-    if (r.what != kv::http_client::outcome::ok || r.resp.status != 200) {
+    auto lines = cl.committed(id);
+    if (!lines) {
       fail("cannot fetch node %" PRIu64 "'s committed log", id);
       continue;
     }
-    std::vector<std::string> lines;
-    std::istringstream in(r.resp.body);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    logs.push_back(std::move(lines));
+    logs.push_back(std::move(*lines));
   }
   std::size_t compared = 0;
   for (std::size_t k = 1; k < logs.size(); ++k)
@@ -570,35 +457,13 @@ int main(int argc, char** argv) {
 
   // Linearizability of each register key, with a final read.
   std::map<std::string, std::vector<operation>> per_key;
-  for (const auto& r : all) {
-    if (r.unique || r.f == record::fate::failed) continue;
-    if (r.f == record::fate::unknown && r.op.k == operation::kind::get) continue;
-    per_key[r.key].push_back(r.op);
-  }
+  for (const auto& r : all)
+    if (!r.unique && kvtest::checked(r)) per_key[r.key].push_back(r.op);
   for (const auto& key : registers) {
-    operation fin;
-    fin.k = operation::kind::get;
-    fin.client = -1;
-    kv::http_client c(cl.http(wait_leader_among(cl, running_members(), 5000)));
-    fin.call = kv::now_us();
-    auto r = c.request("GET", "/kv/" + key, {}, {}, 3000);
-    fin.ret = kv::now_us();
-    if (r.what != kv::http_client::outcome::ok || (r.resp.status != 200 && r.resp.status != 404)) {
-      fail("final read of %s failed", key.c_str());
-      continue;
-    }
-    fin.found = r.resp.status == 200;
-    fin.out = r.resp.body;
-    per_key[key].push_back(fin);
+    if (auto fin = kvtest::final_read(cl, running_members(), key, 1)) per_key[key].push_back(*fin);
+    else fail("final read of %s failed", key.c_str());
   }
-  for (auto& [key, ops] : per_key) {
-    const std::int64_t s = kv::now_ms();
-    auto res = kvtest::check_register(ops, 20'000'000);
-    say("linearizability of %-6s: %4zu ops -> %s (%" PRIu64 " steps, %" PRId64 " ms)", key.c_str(), ops.size(),
-        res.exhausted ? "INCONCLUSIVE" : res.linearizable ? "ok" : "NOT LINEARIZABLE", res.steps, kv::now_ms() - s);
-    if (!res.linearizable)
-      fail("history of key %s is %s", key.c_str(), res.exhausted ? "too hard to check" : "not linearizable");
-  }
+  kvtest::check_linearizable(cl, per_key);
 
   // Scenario-specific checks.
   if (!witness) {
@@ -610,7 +475,7 @@ int main(int argc, char** argv) {
         fail("node %" PRIu64 " (started knowing only itself) never learned an address", id);
     }
   } else {
-    auto s = status_json(cl, 3);
+    auto s = cl.status_body(3, 1000);
     if (!s) fail("no /status from the witness");
     else {
       if (kvtest::json_field(*s, "keys") != "0") fail("the witness holds %s keys", kvtest::json_field(*s, "keys").c_str());
@@ -627,22 +492,7 @@ int main(int argc, char** argv) {
       fail("a GET to the witness was answered %d, not redirected to the leader", r.resp.status);
   }
 
-  for (auto id : members) cl.kill(id, SIGTERM);
-  for (auto id : members) {
-    auto st = cl.wait_exit(id, 5000);
-    if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) fail("node %" PRIu64 " did not shut down cleanly on SIGTERM", id);
-  }
-  for (std::uint64_t id = 1; id <= cl.size(); ++id) {
-    const std::string log = cl.read_log(id);
-    for (const char* bad : {"runtime error:", "AddressSanitizer", "FATAL", "raft invariant broken", "store is incomplete",
-                            "undecodable command"})
-      if (log.find(bad) != std::string::npos) fail("node %" PRIu64 "'s log contains \"%s\" (see %s)", id, bad, cl.log_path(id).c_str());
-  }
-  if (failures != 0) {
-    cl.keep_dir();
-    say("kv-membership FAILED with %d failure(s); seed %" PRIu64, failures, seed);
-    return 1;
-  }
-  say("kv-membership passed");
-  return 0;
+  kvtest::stop_gracefully(cl, members);
+  kvtest::scan_logs(cl, {"store is incomplete", "undecodable command"});
+  return kvtest::verdict(cl, "kv-membership", seed);
 }
