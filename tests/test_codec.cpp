@@ -80,6 +80,12 @@ class allocation_probe {
 }  // namespace
 
 #if !RAFT_TEST_NEW_IS_SANITIZED
+#if defined(__GNUC__) && !defined(__clang__)
+// g++ 12 at -O3 pairs the free() below with the `new` expressions it inlines
+// this operator into, and warns; the pairing (malloc here, free there) is right.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t n) {
   if (allocations.armed) {
     ++allocations.calls;
@@ -90,6 +96,9 @@ void* operator new(std::size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 namespace {

@@ -68,15 +68,29 @@ raft::member_change<id> add_learner(id n) { return {change_type::add_learner, n}
 raft::member_change<id> add_witness(id n) { return {change_type::add_witness, n}; }
 raft::member_change<id> remove(id n) { return {change_type::remove, n}; }
 
+// Strings are built by appending (not "lit" + string): g++ 12 -O3 warns falsely on the latter.
 std::string show(const ids& v) {
   std::string s = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + std::to_string(v[i]);
-  return s + "}";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i != 0) s += ' ';
+    s += std::to_string(v[i]);
+  }
+  s += '}';
+  return s;
 }
 std::string show(const M& m) {
-  return "voters " + show(m.voters) + " outgoing " + show(m.voters_outgoing) + " learners " + show(m.learners) +
-         " learners_next " + show(m.learners_next) + " witnesses " + show(m.witnesses) +
-         (m.auto_leave ? " auto_leave" : "");
+  std::string s = "voters ";
+  s += show(m.voters);
+  s += " outgoing ";
+  s += show(m.voters_outgoing);
+  s += " learners ";
+  s += show(m.learners);
+  s += " learners_next ";
+  s += show(m.learners_next);
+  s += " witnesses ";
+  s += show(m.witnesses);
+  if (m.auto_leave) s += " auto_leave";
+  return s;
 }
 
 /// apply_change's membership; fails the test if it refused.

@@ -323,10 +323,13 @@ TEST_CASE("membership: a joint change needs both majorities to commit, then is l
   CHECK_FALSE(n.at(1).configuration().joint());
   CHECK(same_set(n.at(1).configuration().voters, {1, 4, 5}));
   for (nid i : {4, 5}) CHECK(n.at(i).configuration() == n.at(1).configuration());
-  // Removed nodes learnt their removal before the leader stopped sending to them.
-  n.tick_all(3);
+  // Removed nodes learn their removal, and that it committed, before the
+  // leader stops sending to them (one election timeout after the commit).
+  CHECK(n.at(1).progress_of(2) != nullptr);
+  n.tick_all(12);
   CHECK(n.at(1).progress_of(2) == nullptr);
   CHECK(n.at(2).configuration() == n.at(1).configuration());
+  CHECK(n.at(2).commit_index() >= n.at(2).configuration_index());
 }
 
 TEST_CASE("membership: joint_explicit stays joint until leave_joint()", "[membership][joint]") {
@@ -423,7 +426,7 @@ TEST_CASE("membership: a removed server that never learnt its removal cannot dis
   auto r = n.at(1).change_membership(one(change_type::remove, 4), n.out(1));
   REQUIRE(r.ok());
   n.deliver();
-  n.tick_all(3);
+  n.tick_all(12);
   REQUIRE(n.at(1).commit_index() >= r.index);
   CHECK(n.at(1).progress_of(4) == nullptr);
   const term_t t = n.at(1).term();
@@ -765,4 +768,53 @@ TEST_CASE("membership: a snapshot chunk whose membership does not decode is malf
     CHECK(n.at(2).step(msg{1, 2, n.at(1).term(), chunk}, o) == raft::step_status::malformed);
     CHECK(n.at(2).log().snapshot_index() == index_t{});
   }
+}
+
+TEST_CASE("membership: old voters that an uncommitted leave-joint entry demotes still campaign until it commits "
+          "(thesis 4.2.2)", "[membership][joint][regression]") {
+  // Found by the simulator's membership soak. Joint {1,2,3} & {3,4,5}; the
+  // leave entry (1 and 2 become learners) reaches 2 only, then leader 1 is
+  // gone. 2 holds the longest log, so 3, 4 and 5 (still joint: they need 2
+  // of {1,2,3}) cannot win without it; 2's newest configuration says it is a
+  // learner. A server of the old configuration may still lead until the new
+  // one commits: 2 campaigns, counting votes of {3,4,5} only, commits the
+  // leave entry and steps down.
+  net n({1, 2, 3});
+  n.elect(1);
+  n.join(4);
+  n.join(5);
+  change learners;
+  learners.changes = {{change_type::add_learner, 4}, {change_type::add_learner, 5}};
+  REQUIRE(n.at(1).change_membership(learners, n.out(1)).ok());
+  n.deliver();
+  n.tick_all(2);
+  change swap;
+  swap.changes = {{change_type::add_learner, 1}, {change_type::add_learner, 2}, {change_type::add_voter, 4},
+                  {change_type::add_voter, 5}};
+  swap.how = raft::transition::joint_explicit;
+  const auto j = n.at(1).change_membership(swap, n.out(1));
+  REQUIRE(j.ok());
+  n.deliver();
+  n.tick_all(2);
+  REQUIRE(n.at(1).commit_index() >= j.index);
+  for (nid i : {3, 4, 5}) n.cut.insert({1, i}), n.cut.insert({i, 1});
+  const auto leave = n.at(1).leave_joint(n.out(1));
+  REQUIRE(leave.ok());
+  n.deliver();
+  REQUIRE(n.at(2).last_index() >= leave.index);
+  REQUIRE(n.at(3).last_index() < leave.index);
+  n.heal();
+  n.isolate(1);  // the old leader is gone for good
+  for (int k = 0; k < 300 && !(n.leader() && n.at(*n.leader()).commit_index() >= leave.index &&
+                               n.at(*n.leader()).configuration().voters.size() == 3 &&
+                               n.at(*n.leader()).voters().contains(*n.leader()));
+       ++k)
+    n.tick_all();
+  const auto l = n.leader();
+  REQUIRE(l.has_value());
+  CHECK(n.at(*l).commit_index() >= leave.index);
+  CHECK_FALSE(n.at(*l).configuration().joint());
+  CHECK(same_set(n.at(*l).configuration().voters, {3, 4, 5}));
+  CHECK(n.at(*l).voters().contains(*l));  // 2 led only to commit the change, then handed over
+  CHECK_FALSE(n.at(2).is_leader());
 }

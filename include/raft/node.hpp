@@ -340,6 +340,8 @@ class node {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> round_start;  // (round, clock when begun), recent ones
     std::vector<pending_read> reads;
     bool committed_in_term = false;      // an entry of our term is committed (thesis §6.4 step 1)
+    index_t conf_seen_committed;         // the newest configuration entry seen committed, and the
+    std::uint64_t conf_committed_at = 0; // tick it was seen: removed peers are dropped one election timeout later
     std::uint64_t uncommitted_bytes = 0; // back-pressure (config.max_uncommitted_bytes)
   };
   // Order matches raft::role.
@@ -471,7 +473,14 @@ class node {
   void tidy_membership_(leader_state& l, output_type& out);
   change_result_type append_config_(leader_state& l, membership_type next, const raft::bytes& context,
                                     output_type& out);
-  [[nodiscard]] bool promotable_() const noexcept { return self_voter_ && !self_witness_; }
+  /// May this node campaign? A voter of its newest configuration that is not
+  /// a witness; and, while that configuration is not committed, a full
+  /// voter of the one before it (thesis §4.2.2: a server the new
+  /// configuration leaves out may still be needed to commit it). Learners,
+  /// witnesses and removed servers never campaign.
+  [[nodiscard]] bool promotable_() const noexcept {
+    return self_witness_ ? false : self_voter_ || (self_prev_voter_ && conf_index_ > commit_);
+  }
   [[nodiscard]] progress new_progress_(const node_id& id) const;
 
   // ----------------------------------------------------------------- misc
@@ -506,6 +515,7 @@ class node {
   quorum_config<node_id> conf_;
   bool self_voter_ = false;    // this node votes in conf_ (either set)
   bool self_witness_ = false;  // this node is a witness
+  bool self_prev_voter_ = false;  // a full voter of the configuration before members_ (see promotable_())
   bool self_quorum_ = false;   // this node alone is a quorum of conf_
   // On the heap: out.committed reads entries in place, and must stay valid
   // when the node itself moves (e.g. a std::vector<node> grows).

@@ -126,7 +126,7 @@ TEST_CASE("store: the snapshot carries the address book; version-1 snapshots sti
     // ids out of order (or repeated) are refused
     std::vector<std::byte> buf;
     raft::byte_writer w(buf);
-    w.raw("KVAB", 4);
+    kv::write_magic(w, "KVAB");
     w.u8(1);
     w.varint(2);
     w.varint(5);
@@ -141,7 +141,7 @@ TEST_CASE("store: the snapshot carries the address book; version-1 snapshots sti
   std::vector<std::byte> v1;
   {
     raft::byte_writer w(v1);
-    w.raw("KVST", 4);
+    kv::write_magic(w, "KVST");
     w.u8(1);
     w.varint(1);
     w.blob(std::string_view("x"));

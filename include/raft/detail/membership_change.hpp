@@ -21,8 +21,12 @@
 //    alone once the joint entry commits (auto_leave), or on leave_joint();
 //  * peers added by a change are tracked at once (new voters count toward
 //    the quorum as soon as the entry is in the leader's log); removed ones
-//    keep receiving the log until their removal commits, so they learn it
-//    and stop campaigning, then they are dropped;
+//    keep receiving the log and heartbeats until an election timeout after
+//    their removal committed, so they learn it and stop campaigning;
+//  * until a configuration commits, a full voter of the configuration before
+//    it may still campaign even if the new one leaves it out (thesis §4.2.2:
+//    it may hold the longest log, and be needed to commit the change); it
+//    counts votes by the new configuration, and steps down once it commits;
 //  * a leader whose own removal (or demotion) committed steps down (thesis
 //    §4.2.2), after telling the most up-to-date remaining voter to campaign.
 // Witnesses: the leader strips command payloads from every entry and
@@ -129,6 +133,11 @@ void node<Tr, Lg, Ck, Rn, Tc>::refresh_conf_() {
   conf_ = members_.quorum();
   self_voter_ = conf_.contains(cfg_.id);
   self_witness_ = members_.is_witness(cfg_.id);
+  // The configuration before the newest one (none when the newest is the
+  // snapshot's or the bootstrap one: those are committed).
+  const membership_type* prev =
+      conf_log_.empty() ? nullptr : conf_log_.size() == 1 ? &base_members_ : &conf_log_[conf_log_.size() - 2].members;
+  self_prev_voter_ = prev != nullptr && prev->is_voter(cfg_.id) && !prev->is_witness(cfg_.id);
   auto only_me = [&](const majority_config<node_id>& set) {
     return set.empty() || (set.size() == 1 && set.contains(cfg_.id));
   };
@@ -165,12 +174,21 @@ void node<Tr, Lg, Ck, Rn, Tc>::sync_peers_(leader_state& l) {
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 void node<Tr, Lg, Ck, Rn, Tc>::tidy_membership_(leader_state& l, output_type& out) {
   if (conf_index_ > commit_) return;
-  std::vector<node_id> gone;
-  for (const auto& [id, pr] : l.peers)
-    if (!members_.contains(id)) gone.push_back(id);
-  for (const auto& id : gone) {
-    if (l.transfer_to && *l.transfer_to == id) abort_transfer_(l, out);
-    l.peers.remove(id);
+  if (l.conf_seen_committed != conf_index_) {
+    l.conf_seen_committed = conf_index_;
+    l.conf_committed_at = l.ticks;
+  }
+  // Removed peers hear our heartbeats (and the commit index) for one more
+  // election timeout: a removed voter that learns its removal committed
+  // stops campaigning (promotable_), one that does not would try, refused.
+  if (l.ticks - l.conf_committed_at >= cfg_.election_ticks) {
+    std::vector<node_id> gone;
+    for (const auto& [id, pr] : l.peers)
+      if (!members_.contains(id)) gone.push_back(id);
+    for (const auto& id : gone) {
+      if (l.transfer_to && *l.transfer_to == id) abort_transfer_(l, out);
+      l.peers.remove(id);
+    }
   }
   if (!self_voter_) {
     // Hand over to a voter that holds our whole log, so the cluster need not
