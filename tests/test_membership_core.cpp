@@ -188,7 +188,7 @@ TEST_CASE("membership: a learner never campaigns, however long it hears nothing"
 TEST_CASE("membership: a caught-up learner is promoted; the leader shows its lag first", "[membership][learner]") {
   net n({1, 2, 3});
   n.elect(1);
-  for (int k = 0; k < 20; ++k) (void)n.at(1).propose(raft::bytes("w" + std::to_string(k)), n.out(1));
+  for (int k = 0; k < 20; ++k) (void)n.at(1).propose(raft::bytes(std::to_string(k)), n.out(1));
   n.deliver();
   n.join(4);
   n.isolate(4);
