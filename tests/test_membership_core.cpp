@@ -818,3 +818,21 @@ TEST_CASE("membership: old voters that an uncommitted leave-joint entry demotes 
   CHECK(n.at(*l).voters().contains(*l));  // 2 led only to commit the change, then handed over
   CHECK_FALSE(n.at(2).is_leader());
 }
+
+TEST_CASE("membership: a removed witness cannot come back as a voter or learner while the log shows it was one",
+          "[membership][witness][misuse]") {
+  // Its log holds entries without payloads: as a full member it could lead
+  // and miss committed data. It must come back as a new node, empty.
+  net n({1, 2, 3}, {3});
+  n.elect(1);
+  REQUIRE(n.at(1).change_membership(one(change_type::remove, 3), n.out(1)).ok());
+  n.deliver();
+  n.tick_all(2);
+  const index_t last = n.at(1).last_index();
+  CHECK(n.at(1).change_membership(one(change_type::add_voter, 3), n.out(1)).status ==
+        change_status::witness_conversion);
+  CHECK(n.at(1).change_membership(one(change_type::add_learner, 3), n.out(1)).status ==
+        change_status::witness_conversion);
+  CHECK(n.at(1).last_index() == last);
+  CHECK(n.at(1).change_membership(one(change_type::add_witness, 3), n.out(1)).ok());
+}

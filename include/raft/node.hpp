@@ -467,6 +467,7 @@ class node {
   void conf_truncated_(index_t keep);
   void conf_snapshot_(const raft::snapshot& snap, bool keeps_suffix);
   [[nodiscard]] const membership_type& membership_at_(index_t i) const;
+  [[nodiscard]] bool was_witness_(const node_id& id) const;
   [[nodiscard]] raft::bytes encoded_membership_at_(index_t i) const;
   void refresh_conf_();
   void sync_peers_(leader_state& l);
@@ -514,7 +515,7 @@ class node {
   index_t conf_index_;
   quorum_config<node_id> conf_;
   bool self_voter_ = false;    // this node votes in conf_ (either set)
-  bool self_witness_ = false;  // this node is a witness
+  bool self_witness_ = false;  // this node is (or its log shows it was) a witness: it never campaigns
   bool self_prev_voter_ = false;  // a full voter of the configuration before members_ (see promotable_())
   bool self_quorum_ = false;   // this node alone is a quorum of conf_
   // On the heap: out.committed reads entries in place, and must stay valid

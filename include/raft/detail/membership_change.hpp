@@ -102,6 +102,14 @@ void node<Tr, Lg, Ck, Rn, Tc>::conf_snapshot_(const raft::snapshot& snap, bool k
   refresh_conf_();
 }
 
+/// Whether `id` is a witness in any configuration this node still knows
+/// (its snapshot's, or one in its log).
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+bool node<Tr, Lg, Ck, Rn, Tc>::was_witness_(const node_id& id) const {
+  if (base_members_.is_witness(id)) return true;
+  return std::any_of(conf_log_.begin(), conf_log_.end(), [&](const conf_point& p) { return p.members.is_witness(id); });
+}
+
 /// The membership in force at index `i` (>= the snapshot index).
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
 auto node<Tr, Lg, Ck, Rn, Tc>::membership_at_(index_t i) const -> const membership_type& {
@@ -138,6 +146,9 @@ void node<Tr, Lg, Ck, Rn, Tc>::refresh_conf_() {
   const membership_type* prev =
       conf_log_.empty() ? nullptr : conf_log_.size() == 1 ? &base_members_ : &conf_log_[conf_log_.size() - 2].members;
   self_prev_voter_ = prev != nullptr && prev->is_voter(cfg_.id) && !prev->is_witness(cfg_.id);
+  // A node whose log shows it was a witness holds entries without payloads:
+  // it never leads, whatever its role now (it should have restarted empty).
+  self_witness_ = self_witness_ || was_witness_(cfg_.id);
   auto only_me = [&](const majority_config<node_id>& set) {
     return set.empty() || (set.size() == 1 && set.contains(cfg_.id));
   };
@@ -236,6 +247,11 @@ auto node<Tr, Lg, Ck, Rn, Tc>::change_membership(const conf_change_type& change,
   if (!l->committed_in_term) return {change_status::not_ready, {}, {}, leader_};
   auto next = apply_change(members_, change);
   if (const auto* why = std::get_if<change_status>(&next)) return {*why, {}, {}, leader_};
+  // A former witness holds entries without payloads: it may come back only
+  // as a new node with empty storage. Refused where the log still shows it.
+  for (const auto& c : change.changes)
+    if (c.type != change_type::add_witness && c.type != change_type::remove && was_witness_(c.id))
+      return {change_status::witness_conversion, {}, {}, leader_};
   const change_result_type r = append_config_(*l, std::move(std::get<membership_type>(next)), change.context, out);
   replicate_(*l, out);
   return r;
