@@ -861,7 +861,8 @@ class cluster {
       if (!up(i)) return;
     }
     auto& n = *nodes_[i];
-    if (opt_.snapshot_every != 0 && distance(n.log().snapshot_index(), n.applied_index()) >= opt_.snapshot_every) {
+    if (opt_.snapshot_every != 0 && distance(n.log().snapshot_index(), n.applied_index()) >= opt_.snapshot_every &&
+        !joiner_defect_(i, n.applied_index())) {
       // A witness has no state machine: its snapshot holds no data.
       const auto st = n.compact(n.applied_index(),
                                 witness(i) ? raft::bytes{} : snapshot_data_(n.applied_index()), out_);
@@ -871,6 +872,32 @@ class cluster {
     }
   }
 
+  /// Work-around for a library defect (see the [!mayfail] test "a node that
+  /// joined compacts its log below the entry that added it" in
+  /// test_sim_membership.cpp): a node that joined with config.voters empty
+  /// and has no snapshot does not know the membership before the first
+  /// configuration entry of its log, and compacting there makes a snapshot
+  /// whose membership does not decode (node::compact asserts). The automatic
+  /// compaction skips those points; compact_at() does not.
+  [[nodiscard]] bool joiner_defect_(node_id i, index_t upto) const {
+    const auto& log = nodes_[i]->log();
+    if (!boot_voters_[i].empty() || log.snapshot_index() > index_t{} || !log.snapshot_membership().empty()) return false;
+    for (index_t k = log.first_index(); k <= upto && k <= log.last_index(); k = k.next())
+      if (log.entry_at(k).kind == raft::entry_kind::config) return false;
+    return true;
+  }
+
+ public:
+  /// Node i compacts its log up to `upto` (node::compact) with the
+  /// simulated state machine's snapshot (none for a witness).
+  raft::compact_status compact_at(node_id i, index_t upto) {
+    const auto st = nodes_[i]->compact(upto, witness(i) ? raft::bytes{} : snapshot_data_(upto), out_);
+    if (st == raft::compact_status::ok) ++snapshots_taken_;
+    process_(i);
+    return st;
+  }
+
+ private:
   /// A snapshot of the simulated state machine: the number of entries it
   /// covers and a digest of them, plus padding.
   raft::bytes snapshot_data_(index_t upto) const {
