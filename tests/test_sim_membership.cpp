@@ -1115,3 +1115,37 @@ TEST_CASE("membership defect: a node that joined compacts its log below the entr
   // And the cluster goes on.
   REQUIRE(c.one("after-compaction", 4));
 }
+
+// DEFECT (hazard): change_status::witness_conversion tells the caller "remove
+// it, then add it anew", but a witness removed and then added back as a voter
+// with the same id keeps its storage: a log whose command entries have no
+// payloads. The leader's probe matches (index, term) and counts it as holding
+// everything, so the node votes and counts toward commitment without the
+// data, its state machine misses every command, and it can be elected (here
+// through a transfer, which the library allows since it is no witness any
+// more): the simulator then reports Leader Completeness (the leader lacks the
+// payload of committed entries) and a leader like that would replicate empty
+// commands. Expected: the library either refuses to turn an id that was a
+// witness into a voter or learner (witness_conversion, as long as any known
+// configuration names it a witness), or makes the returning node discard its
+// payload-free entries and take a snapshot, or the documentation requires new
+// storage (a new id) for it.
+TEST_CASE("membership defect: a witness removed and added back as a voter keeps its payload-free log and can lead",
+          "[sim][membership][defect][!mayfail]") {
+  cluster c({.nodes = 3, .seed = 5, .witnesses = {3}});
+  for (int k = 0; k < 5; ++k) REQUIRE(c.one(cmd(static_cast<std::uint64_t>(k)), 3));
+  REQUIRE(c.change_at(*c.leader(), cc({remove(3)})).ok());
+  REQUIRE(c.wait_committed(conf({1, 2})));
+  const auto r = c.change_at(*c.leader(), cc({add_voter(3)}));
+  REQUIRE(r.ok());  // (refusing it here would be one of the fixes)
+  REQUIRE(c.wait_committed(conf({1, 2, 3})));
+  c.run_ticks(10);
+  // Node 3 is a full voter now; it must hold the committed commands in full.
+  const auto idx = c.n_committed(cmd(2)).second;
+  REQUIRE(idx > index_t{});
+  REQUIRE(c.node(3).log().first_index() <= idx);
+  CHECK(c.node(3).log().entry_at(idx).data.str() == cmd(2));
+  // And it may lead without breaking Leader Completeness.
+  REQUIRE(c.transfer_at(*c.leader(), 3) == raft::transfer_status::started);
+  REQUIRE_NOTHROW(c.run_ticks(20));
+}
