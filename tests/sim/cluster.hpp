@@ -535,6 +535,36 @@ class cluster {
         },
         max_ticks);
   }
+  /// One line per node: up/down/stopped, role, term, log, commit, configuration.
+  [[nodiscard]] std::string describe() const {
+    auto ids = [](const std::vector<node_id>& v) {
+      std::string s;
+      for (auto id : v) s += (s.empty() ? "" : ",") + std::to_string(id);
+      return "{" + s + "}";
+    };
+    std::ostringstream os;
+    os << "t=" << now_ << " committed=" << meta_.size() << "\n";
+    for (node_id i = 1; i <= opt_.nodes; ++i) {
+      os << "  node " << i << (witness(i) ? " (witness storage)" : "") << ": ";
+      if (!started_[i]) {
+        os << "never started\n";
+        continue;
+      }
+      if (!up(i)) {
+        os << (stopped_[i] ? "stopped" : "down") << ", durable last " << disks_[i].image.last_index().value << "\n";
+        continue;
+      }
+      const auto& n = *nodes_[i];
+      const auto& m = n.configuration();
+      os << raft::to_string(n.role()) << " term " << n.term().value << " leader "
+         << (n.leader() ? std::to_string(*n.leader()) : "-") << " last " << n.last_index().value << " commit "
+         << n.commit_index().value << " applied " << n.applied_index().value << " conf@"
+         << n.configuration_index().value << " voters " << ids(m.voters);
+      if (m.joint()) os << " outgoing " << ids(m.voters_outgoing) << (m.auto_leave ? " auto" : " explicit");
+      os << " learners " << ids(m.learners) << " witnesses " << ids(m.witnesses) << "\n";
+    }
+    return os.str();
+  }
   /// Members (voters of both sets, learners) of the leader's configuration.
   [[nodiscard]] std::vector<node_id> members() const {
     const auto l = leader();
