@@ -1157,3 +1157,48 @@ TEST_CASE("membership defect: a witness removed and added back as a voter keeps 
   REQUIRE(c.transfer_at(*c.leader(), 3) == raft::transfer_status::started);
   REQUIRE_NOTHROW(c.run_ticks(20));
 }
+
+// DEFECT (liveness; found by the membership soak, RAFT_MEMBERSHIP_SOAK_ROUNDS=250
+// RAFT_SIM_SEED=6155): leaving a joint configuration where the old voters
+// that are demoted (or removed) form a majority of the old set. The leader
+// appends C_new; only old voters that C_new makes learners receive it; then
+// the leader loses its quorum. Those nodes hold the longest log, and their
+// newest configuration (C_new, uncommitted) says they are learners, so they
+// never campaign (promotable_ looks at the newest configuration only). The
+// nodes that are voters in C_new still use C_old,new (thesis §4.3: both
+// majorities) and need votes from the old set, whose members that hold C_new
+// refuse them: their logs are longer (paper §5.4.1). No leader, ever, with
+// every node up and the network healed. Expected (thesis §4.2.2: until C_new
+// commits, a server of C_old that is not in C_new may still time out and
+// lead): a node may campaign while it is a voter in the configuration before
+// its newest one and that newest one is not committed; once elected it
+// commits C_new and steps down (tidy_membership_ already does that part).
+TEST_CASE("membership defect: old voters demoted by an uncommitted leave-joint entry never campaign, and no one "
+          "else can win without them",
+          "[sim][membership][defect][!mayfail]") {
+  cluster c({.nodes = 3, .seed = 3});
+  REQUIRE(c.one(cmd(0), 3));
+  const node_id l = *c.leader(), a = l % 3 + 1, b = a % 3 + 1;
+  c.add_node(4);
+  c.add_node(5);
+  REQUIRE(c.change_at(l, cc({add_learner(4), add_learner(5)})).ok());
+  REQUIRE(c.wait_committed(conf({1, 2, 3}, {4, 5})));
+  // Joint {b,4,5} & {l,a,b}; l and a become learners when it is left.
+  const auto j =
+      c.change_at(l, cc({add_learner(l), add_learner(a), add_voter(4), add_voter(5)}, transition::joint_explicit));
+  REQUIRE(j.ok());
+  REQUIRE(c.run_until([&] { return c.node(b).commit_index() >= j.index && c.node(5).commit_index() >= j.index; }, 50));
+  // C_new reaches a only: {l, a} is cut off from {b, 4, 5}.
+  c.partition({{l, a}, {b, 4, 5}});
+  const auto leave = c.leave_joint_at(l);
+  REQUIRE(leave.ok());
+  REQUIRE(c.run_until([&] { return c.node(a).last_index() >= leave.index; }, 20));
+  c.run_ticks(50);  // l loses its quorum and steps down
+  CHECK_FALSE(c.node(l).is_leader());
+  c.heal();
+  // With every node up and connected, a leader must emerge and C_new commit.
+  const auto nl = c.wait_leader(500);
+  INFO(c.describe());
+  REQUIRE(nl);
+  CHECK(c.wait_committed(conf({b, 4, 5}, {l, a}), 200));
+}
