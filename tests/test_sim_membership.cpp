@@ -932,9 +932,9 @@ std::optional<conf_change> random_change(cluster& c, const membership& m, node_i
   // The generator keeps its promises; apply_change is the library's rule.
   auto next = raft::apply_change(m, change);
   if (const auto* why = std::get_if<change_status>(&next))
-    FAIL("soak generator built a change the library refuses: " << raft::to_string(*why));
+    throw sim::violation(std::string("soak generator built a change the library refuses: ") + raft::to_string(*why));
   const auto& nm = std::get<membership>(next);
-  if (full_voters(raft::leave_joint(nm)) < 3) FAIL("soak generator would leave fewer than 3 full voters");
+  if (full_voters(raft::leave_joint(nm)) < 3) throw sim::violation("soak generator would leave fewer than 3 full voters");
   return change;
 }
 
@@ -985,7 +985,7 @@ member_soak_stats membership_churn(std::uint64_t seed, int iterations) {
           if (c.node(*l).configuration().joint()) ++st.joint;
         } else if (r.status != change_status::change_pending && r.status != change_status::not_ready &&
                    r.status != change_status::transferring) {
-          FAIL("the leader refused a valid change: " << raft::to_string(r.status));
+          throw sim::violation(std::string("the leader refused a valid change: ") + raft::to_string(r.status));
         }
       }
     }
@@ -1030,14 +1030,18 @@ member_soak_stats membership_churn(std::uint64_t seed, int iterations) {
           return cm && !cm->joint();
         },
         3000);
-    if (!settled) FAIL("no leader with a committed, non-joint configuration:\n" << c.describe());
+    if (!settled)
+      throw sim::violation("liveness: no leader with a committed, non-joint configuration after healing:\n" +
+                           c.describe());
     converged = c.converge_members(attempt == 3 ? 3000 : 600);
   }
-  if (!converged) FAIL("the members did not converge:\n" << c.describe());
+  if (!converged) throw sim::violation("liveness: the members did not converge after healing:\n" + c.describe());
   const membership final_conf = *c.committed_configuration();
-  REQUIRE(full_voters(final_conf) >= 3);
+  if (full_voters(final_conf) < 3) throw sim::violation("the final configuration has fewer than 3 full voters");
   for (auto id : final_conf.members()) {
-    REQUIRE(c.run_until([&] { return c.node(id).configuration() == final_conf; }, 200));
+    if (!c.run_until([&] { return c.node(id).configuration() == final_conf; }, 200))
+      throw sim::violation("member " + std::to_string(id) + " does not use the final configuration:\n" +
+                           c.describe());
     CHECK(c.applied(id).size() == c.node(*c.leader()).applied_index().value);
   }
   st.accepted = c.changes_accepted();
@@ -1055,7 +1059,7 @@ TEST_CASE("randomized soak with membership changes: learners, promotions, demoti
   const auto first = sim::env_u64("RAFT_SOAK_FIRST_SEED", 1000);
   // Rounds of churn per seed (longer runs for exploration).
   const int rounds = static_cast<int>(sim::env_u64("RAFT_MEMBERSHIP_SOAK_ROUNDS", 60));
-  std::uint64_t ran = 0;
+  std::uint64_t ran = 0, failed = 0;
   member_soak_stats total;
   for (auto seed : sim::seeds(n, first)) {
     INFO("replay with RAFT_SIM_SEED=" << seed);
@@ -1072,7 +1076,9 @@ TEST_CASE("randomized soak with membership changes: learners, promotions, demoti
       total.reads_ok += st.reads_ok;
       total.writes_ok += st.writes_ok;
     } catch (const sim::violation& v) {
-      FAIL(v.what() << " (replay with RAFT_SIM_SEED=" << seed << ")");
+      // Every failing seed is reported (the run goes on with the next one).
+      FAIL_CHECK(v.what() << " (replay with RAFT_SIM_SEED=" << seed << ")");
+      ++failed;
     }
     ++ran;
   }
@@ -1083,6 +1089,7 @@ TEST_CASE("randomized soak with membership changes: learners, promotions, demoti
                               << " removed nodes re-added, " << total.stopped << " stopped; " << total.reads_ok
                               << " linearizable reads, " << total.writes_ok << " writes completed");
   CHECK(ran == (std::getenv("RAFT_SIM_SEED") ? 1 : n));
+  CHECK(failed == 0);
   if (ran > 20) {
     CHECK(total.committed > ran);  // the changes are really exercised
     CHECK(total.joint > 0);
