@@ -396,7 +396,7 @@ void removed_server_campaigns(std::uint64_t seed, bool pre_vote) {
 TEST_CASE("membership: a removed server that never learned it keeps campaigning; the leader and term of the rest "
           "are not disturbed (PreVote and CheckQuorum, the defaults)",
           "[sim][membership]") {
-  for (auto seed : sim::seeds(8)) {
+  for (auto seed : sim::seeds(5)) {
     INFO("replay with RAFT_SIM_SEED=" << seed);
     removed_server_campaigns(seed, true);
   }
@@ -405,7 +405,7 @@ TEST_CASE("membership: a removed server that never learned it keeps campaigning;
 TEST_CASE("membership: a removed server campaigning with higher terms (no PreVote) is ignored thanks to "
           "CheckQuorum's leader stickiness",
           "[sim][membership]") {
-  for (auto seed : sim::seeds(8)) {
+  for (auto seed : sim::seeds(5)) {
     INFO("replay with RAFT_SIM_SEED=" << seed);
     removed_server_campaigns(seed, false);
   }
@@ -728,7 +728,7 @@ TEST_CASE("membership: witness, entries committed by the leader and the witness 
 TEST_CASE("membership: 5 nodes with 2 witnesses under crashes: whatever 3 voters are up with a full node among them "
           "commit, nothing committed is lost",
           "[sim][membership][witness]") {
-  for (auto seed : sim::seeds(10)) {
+  for (auto seed : sim::seeds(6)) {
     INFO("replay with RAFT_SIM_SEED=" << seed);
     cluster c({.nodes = 5, .seed = seed, .snapshot_every = seed % 2 == 0 ? 20u : 0u, .witnesses = {4, 5}});
     load ld{c};
