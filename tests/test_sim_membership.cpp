@@ -317,6 +317,13 @@ TEST_CASE("membership: the leader removes itself; it leads until the change comm
     // until the entry that removes it commits.
     REQUIRE(c.node(old).configuration_index() == r.index);
     CHECK_FALSE(c.node(old).configuration().contains(old));
+    // When it steps down (at its first tick once the entry is committed) it
+    // hands over with TimeoutNow to a remaining voter that holds its whole
+    // log (thesis §3.10, §4.2.2).
+    std::optional<node_id> heir;
+    c.on_send = [&](const sim::message_type& m) {
+      if (m.from == old && std::holds_alternative<raft::timeout_now>(m.body)) heir = m.to;
+    };
     bool led_until_commit = true;
     REQUIRE(c.run_units_until(
         [&] {
@@ -326,8 +333,11 @@ TEST_CASE("membership: the leader removes itself; it leads until the change comm
         },
         400));
     CHECK(led_until_commit);
-    // It steps down at its next tick, handing over with TimeoutNow.
     REQUIRE(c.run_until([&] { return !c.node(old).is_leader(); }, 2));
+    c.on_send = nullptr;
+    REQUIRE(heir);
+    CHECK(*heir != old);
+    CHECK(c.node(*heir).configuration().is_voter(*heir));
     std::vector<node_id> rest;
     for (node_id i = 1; i <= n; ++i)
       if (i != old) rest.push_back(i);
