@@ -271,7 +271,7 @@ class cluster {
   void restart(node_id i) {
     if (up(i) || !started_[i] || stopped_[i]) return;
     start_(i, disks_[i].image);
-    check_();
+    check_(i);
   }
   /// Operations lost in crashes (written, never durable), and kept by torn crashes.
   [[nodiscard]] std::uint64_t lost_ops() const { return lost_ops_; }
@@ -447,7 +447,7 @@ class cluster {
     grow_(id);
     boot_voters_[id].clear();
     start_(id, raft::memory_log<>{});
-    check_();
+    check_(id);
   }
   /// Asks node i to change the membership (node::change_membership).
   change_result_type change_at(node_id i, const conf_change_type& cc) {
@@ -858,7 +858,7 @@ class cluster {
     const std::optional<raft::log_write> w = out_.persist;
     if (out_.snapshot) restore_(i, *out_.snapshot);
     for (auto& e : out_.committed) apply_(i, e);
-    check_();
+    check_(i);
     // Reads: served from the state machine as it is now, after the output's
     // snapshot and committed entries.
     for (const auto& r : out_.reads) {
@@ -1047,7 +1047,10 @@ class cluster {
     return r;
   }
 
-  void check_() {
+  /// The checks, after an event of node `touched` (only its log and its
+  /// configuration can have changed; committed entries and leaders are
+  /// checked for every node).
+  void check_(node_id touched) {
     for (node_id i = 1; i <= opt_.nodes; ++i) {
       if (!up(i)) continue;
       auto& n = *nodes_[i];
@@ -1092,7 +1095,7 @@ class cluster {
         if (full && !r.full) r = match_rec{prev, e, true};
       }
       checked_upto_[i] = log.last_index();
-      check_configuration_(i);
+      if (i == touched) check_configuration_(i);
 
       // Learners, witnesses and nodes outside their configuration never
       // campaign (thesis §4.2.1; a witness never leads).
