@@ -1,7 +1,9 @@
 // tests/sim/seeds.hpp - which seeds a randomized test runs.
 //
 // RAFT_SIM_SEED=<n> replays exactly one seed in every simulator test;
-// RAFT_SOAK_SEEDS=<n> sets how many seeds the soak runs (default 500).
+// RAFT_SOAK_SEEDS=<n> sets how many seeds the soaks run (default 500), from
+// RAFT_SOAK_FIRST_SEED (default 1000); RAFT_MEMBERSHIP_SOAK_ROUNDS=<n> sets
+// the rounds of churn per seed of the membership soak (default 60).
 #pragma once
 
 #include <cstdint>
