@@ -892,8 +892,7 @@ class cluster {
       if (!up(i)) return;
     }
     auto& n = *nodes_[i];
-    if (opt_.snapshot_every != 0 && distance(n.log().snapshot_index(), n.applied_index()) >= opt_.snapshot_every &&
-        !joiner_defect_(i, n.applied_index())) {
+    if (opt_.snapshot_every != 0 && distance(n.log().snapshot_index(), n.applied_index()) >= opt_.snapshot_every) {
       // A witness has no state machine: its snapshot holds no data.
       const auto st = n.compact(n.applied_index(),
                                 witness(i) ? raft::bytes{} : snapshot_data_(n.applied_index()), out_);
@@ -901,21 +900,6 @@ class cluster {
       ++snapshots_taken_;
       process_(i);
     }
-  }
-
-  /// Work-around for a library defect (see the [!mayfail] test "a node that
-  /// joined compacts its log below the entry that added it" in
-  /// test_sim_membership.cpp): a node that joined with config.voters empty
-  /// and has no snapshot does not know the membership before the first
-  /// configuration entry of its log, and compacting there makes a snapshot
-  /// whose membership does not decode (node::compact asserts). The automatic
-  /// compaction skips those points; compact_at() does not.
-  [[nodiscard]] bool joiner_defect_(node_id i, index_t upto) const {
-    const auto& log = nodes_[i]->log();
-    if (!boot_voters_[i].empty() || log.snapshot_index() > index_t{} || !log.snapshot_membership().empty()) return false;
-    for (index_t k = log.first_index(); k <= upto && k <= log.last_index(); k = k.next())
-      if (log.entry_at(k).kind == raft::entry_kind::config) return false;
-    return true;
   }
 
  public:
@@ -1098,10 +1082,12 @@ class cluster {
       if (i == touched) check_configuration_(i);
 
       // Learners, witnesses and nodes outside their configuration never
-      // campaign (thesis §4.2.1; a witness never leads).
+      // campaign (thesis §4.2.1; a witness never leads) - except a full voter
+      // of the configuration before the newest one, while the newest is not
+      // committed (thesis §4.2.2: it may be needed to commit it).
       const auto role = n.role();
       if ((role == raft::role::candidate || role == raft::role::pre_candidate) &&
-          (!n.configuration().is_voter(i) || n.configuration().is_witness(i)))
+          (!n.configuration().is_voter(i) || n.configuration().is_witness(i)) && !may_campaign_outside_(i))
         fail_("node " + std::to_string(i) + " campaigns although its configuration makes it a " +
               (n.configuration().is_witness(i) ? "witness" : n.configuration().is_learner(i) ? "learner" : "non-member"));
 
@@ -1172,6 +1158,33 @@ class cluster {
 
   /// Thesis §4.1: a node uses the newest configuration in its log, committed
   /// or not; without one, its snapshot's; without that, the bootstrap one.
+  /// Node i is outside its newest configuration (or a witness in it): may
+  /// it campaign anyway? Only if that configuration is not committed on it
+  /// and the one before it (read from its log) makes it a full voter.
+  [[nodiscard]] bool may_campaign_outside_(node_id i) const {
+    const auto& n = *nodes_[i];
+    const auto& log = n.log();
+    if (n.configuration().is_witness(i) || n.commit_index() >= n.configuration_index() ||
+        n.configuration_index() <= log.snapshot_index())
+      return false;
+    raft::membership<node_id> prev;
+    bool found = false;
+    for (index_t k = n.configuration_index().prev(); k > log.snapshot_index() && !found; k = k.prev())
+      if (log.entry_at(k).kind == raft::entry_kind::config) {
+        prev = raft::decode_config_entry<raft::default_transport>(log.entry_at(k).conf)->members;
+        found = true;
+      }
+    if (!found && !log.snapshot_membership().empty()) {
+      prev = raft::decode_config_entry<raft::default_transport>(log.snapshot_membership())->members;
+      found = true;
+    }
+    if (!found) {
+      prev.voters = boot_voters_[i];
+      if (!prev.voters.empty()) prev.witnesses = opt_.witnesses;
+    }
+    return prev.is_voter(i) && !prev.is_witness(i);
+  }
+
   void check_configuration_(node_id i) {
     auto& n = *nodes_[i];
     const auto& log = n.log();
