@@ -472,8 +472,7 @@ class node {
   void refresh_conf_();
   void sync_peers_(leader_state& l);
   void tidy_membership_(leader_state& l, output_type& out);
-  change_result_type append_config_(leader_state& l, membership_type next, const raft::bytes& context,
-                                    output_type& out);
+  change_result_type append_config_(membership_type next, const raft::bytes& context, output_type& out);
   /// May this node campaign? A voter of its newest configuration that is not
   /// a witness; and, while that configuration is not committed, a full
   /// voter of the one before it (thesis §4.2.2: a server the new
@@ -482,7 +481,7 @@ class node {
   [[nodiscard]] bool promotable_() const noexcept {
     return self_witness_ ? false : self_voter_ || (self_prev_voter_ && conf_index_ > commit_);
   }
-  [[nodiscard]] progress new_progress_(const node_id& id) const;
+  [[nodiscard]] progress new_progress_() const;
 
   // ----------------------------------------------------------------- misc
   template <class Body>

@@ -160,7 +160,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::refresh_conf_() {
 /// A new peer's progress: probing from our last index, counted as recently
 /// heard from (CheckQuorum gives it an election timeout to answer).
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
-progress node<Tr, Lg, Ck, Rn, Tc>::new_progress_(const node_id&) const {
+progress node<Tr, Lg, Ck, Rn, Tc>::new_progress_() const {
   progress pr(log_->last_index().next(), cfg_.max_inflight, cfg_.max_inflight_bytes);
   if (const auto* l = std::get_if<leader_state>(&role_)) pr.last_heard = l->ticks;
   return pr;
@@ -173,7 +173,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::sync_peers_(leader_state& l) {
   for (const auto& id : members_.members()) {
     if (id == cfg_.id) continue;
     progress* pr = l.peers.find(id);
-    if (pr == nullptr) pr = &l.peers.add(id, new_progress_(id));
+    if (pr == nullptr) pr = &l.peers.add(id, new_progress_());
     pr->learner = !conf_.contains(id);
     pr->witness = members_.is_witness(id);
   }
@@ -218,16 +218,15 @@ void node<Tr, Lg, Ck, Rn, Tc>::tidy_membership_(leader_state& l, output_type& ou
     return;
   }
   if (members_.joint() && members_.auto_leave && !l.transfer_to) {
-    append_config_(l, raft::leave_joint(members_), raft::bytes{}, out);
+    append_config_(raft::leave_joint(members_), raft::bytes{}, out);
     replicate_(l, out);
   }
 }
 
 /// Leader: appends a configuration entry holding `next` and uses it at once.
 template <class Tr, class Lg, class Ck, class Rn, class Tc>
-auto node<Tr, Lg, Ck, Rn, Tc>::append_config_(leader_state& l, membership_type next, const raft::bytes& context,
-                                              output_type& out) -> change_result_type {
-  (void)l;
+auto node<Tr, Lg, Ck, Rn, Tc>::append_config_(membership_type next, const raft::bytes& context, output_type& out)
+    -> change_result_type {
   const index_t at = log_->last_index().next();
   log_->append(entry_type{term_, at, entry_kind::config, payload{}, encode_config_entry<Tr>(next, context)});
   wrote_(out);
@@ -252,7 +251,7 @@ auto node<Tr, Lg, Ck, Rn, Tc>::change_membership(const conf_change_type& change,
   for (const auto& c : change.changes)
     if (c.type != change_type::add_witness && c.type != change_type::remove && was_witness_(c.id))
       return {change_status::witness_conversion, {}, {}, leader_};
-  const change_result_type r = append_config_(*l, std::move(std::get<membership_type>(next)), change.context, out);
+  const change_result_type r = append_config_(std::move(std::get<membership_type>(next)), change.context, out);
   replicate_(*l, out);
   return r;
 }
@@ -266,7 +265,7 @@ auto node<Tr, Lg, Ck, Rn, Tc>::leave_joint(output_type& out) -> change_result_ty
   if (l->transfer_to) return {change_status::transferring, {}, {}, leader_};
   if (conf_index_ > commit_) return {change_status::change_pending, {}, {}, leader_};
   if (!l->committed_in_term) return {change_status::not_ready, {}, {}, leader_};
-  const change_result_type r = append_config_(*l, raft::leave_joint(members_), raft::bytes{}, out);
+  const change_result_type r = append_config_(raft::leave_joint(members_), raft::bytes{}, out);
   replicate_(*l, out);
   return r;
 }
