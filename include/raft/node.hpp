@@ -463,6 +463,8 @@ class node {
 
   // ------------------------------------------- detail/membership_change.hpp
   void load_membership_();
+  [[nodiscard]] membership_type bootstrap_members_() const;
+  [[nodiscard]] std::optional<change_status> change_refused_(const leader_state& l) const;
   void conf_appended_(const entry_type& e);
   void conf_truncated_(index_t keep);
   void conf_snapshot_(const raft::snapshot& snap, bool keeps_suffix);

@@ -1161,7 +1161,7 @@ class cluster {
   /// Node i is outside its newest configuration (or a witness in it): may
   /// it campaign anyway? Only if that configuration is not committed on it
   /// and the one before it (read from its log) makes it a full voter.
-  [[nodiscard]] bool may_campaign_outside_(node_id i) const {
+  [[nodiscard]] bool may_campaign_outside_(node_id i) {
     const auto& n = *nodes_[i];
     const auto& log = n.log();
     if (n.configuration().is_witness(i) || n.commit_index() >= n.configuration_index() ||
@@ -1174,15 +1174,23 @@ class cluster {
         prev = raft::decode_config_entry<raft::default_transport>(log.entry_at(k).conf)->members;
         found = true;
       }
-    if (!found && !log.snapshot_membership().empty()) {
-      prev = raft::decode_config_entry<raft::default_transport>(log.snapshot_membership())->members;
-      found = true;
-    }
-    if (!found) {
-      prev.voters = boot_voters_[i];
-      if (!prev.voters.empty()) prev.witnesses = opt_.witnesses;
-    }
+    if (!found) prev = base_membership_(i);
     return prev.is_voter(i) && !prev.is_witness(i);
+  }
+
+  /// Node i's membership without any configuration entry: its snapshot's,
+  /// else its bootstrap one.
+  [[nodiscard]] raft::membership<node_id> base_membership_(node_id i) {
+    const auto& log = nodes_[i]->log();
+    if (!log.snapshot_membership().empty()) {
+      auto c = raft::decode_config_entry<raft::default_transport>(log.snapshot_membership());
+      if (!c) fail_("node " + std::to_string(i) + " holds a snapshot whose membership does not decode");
+      return c->members;
+    }
+    raft::membership<node_id> m;
+    m.voters = boot_voters_[i];
+    if (!m.voters.empty()) m.witnesses = opt_.witnesses;
+    return m;
   }
 
   void check_configuration_(node_id i) {
@@ -1200,13 +1208,8 @@ class cluster {
       raft::membership<node_id> m;
       if (seen > log.snapshot_index()) {
         m = raft::decode_config_entry<raft::default_transport>(log.entry_at(seen).conf)->members;
-      } else if (!log.snapshot_membership().empty()) {
-        auto c = raft::decode_config_entry<raft::default_transport>(log.snapshot_membership());
-        if (!c) fail_("node " + std::to_string(i) + " holds a snapshot whose membership does not decode");
-        m = c->members;
       } else {
-        m.voters = boot_voters_[i];
-        if (!m.voters.empty()) m.witnesses = opt_.witnesses;
+        m = base_membership_(i);
       }
       ex = conf_expect{at, at_term, log.snapshot_index(), std::move(m), false};
     }

@@ -50,8 +50,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::load_membership_() {
     if (!e) detail::invalid_argument("raft::node: the Log's snapshot membership is damaged (it does not decode)");
     base_members_ = std::move(e->members);
   } else {
-    base_members_.voters = cfg_.voters;
-    base_members_.witnesses = cfg_.witnesses;
+    base_members_ = bootstrap_members_();
   }
   for (index_t i = lg.first_index(); i <= lg.last_index(); i = i.next()) {
     const entry_type& e = lg.entry_at(i);
@@ -63,6 +62,26 @@ void node<Tr, Lg, Ck, Rn, Tc>::load_membership_() {
     conf_log_.push_back(conf_point{i, std::move(c->members)});
   }
   refresh_conf_();
+}
+
+/// The membership config.voters and config.witnesses give (a brand-new
+/// node's; empty for one that joins a running cluster).
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+auto node<Tr, Lg, Ck, Rn, Tc>::bootstrap_members_() const -> membership_type {
+  membership_type m;
+  m.voters = cfg_.voters;
+  m.witnesses = cfg_.witnesses;
+  return m;
+}
+
+/// Why the leader `l` may not append a configuration entry now, if it may not
+/// (thesis §4.1: one change at a time, after an entry of its own term).
+template <class Tr, class Lg, class Ck, class Rn, class Tc>
+std::optional<change_status> node<Tr, Lg, Ck, Rn, Tc>::change_refused_(const leader_state& l) const {
+  if (l.transfer_to) return change_status::transferring;
+  if (conf_index_ > commit_) return change_status::change_pending;
+  if (!l.committed_in_term) return change_status::not_ready;
+  return std::nullopt;
 }
 
 /// A configuration entry (already validated) was appended to the Log.
@@ -91,9 +110,7 @@ void node<Tr, Lg, Ck, Rn, Tc>::conf_snapshot_(const raft::snapshot& snap, bool k
     RAFT_ASSERT(e.has_value(), "a snapshot membership that passed validation does not decode");
     base_members_ = std::move(e->members);
   } else {
-    base_members_ = membership_type{};
-    base_members_.voters = cfg_.voters;
-    base_members_.witnesses = cfg_.witnesses;
+    base_members_ = bootstrap_members_();
   }
   if (!keeps_suffix) conf_log_.clear();
   std::size_t drop = 0;
@@ -241,9 +258,7 @@ auto node<Tr, Lg, Ck, Rn, Tc>::change_membership(const conf_change_type& change,
   begin_(out);
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return {change_status::not_leader, {}, {}, leader_};
-  if (l->transfer_to) return {change_status::transferring, {}, {}, leader_};
-  if (conf_index_ > commit_) return {change_status::change_pending, {}, {}, leader_};
-  if (!l->committed_in_term) return {change_status::not_ready, {}, {}, leader_};
+  if (const auto why = change_refused_(*l)) return {*why, {}, {}, leader_};
   auto next = apply_change(members_, change);
   if (const auto* why = std::get_if<change_status>(&next)) return {*why, {}, {}, leader_};
   // A former witness holds entries without payloads: it may come back only
@@ -262,9 +277,7 @@ auto node<Tr, Lg, Ck, Rn, Tc>::leave_joint(output_type& out) -> change_result_ty
   auto* l = std::get_if<leader_state>(&role_);
   if (l == nullptr) return {change_status::not_leader, {}, {}, leader_};
   if (!members_.joint()) return {change_status::not_joint, {}, {}, leader_};
-  if (l->transfer_to) return {change_status::transferring, {}, {}, leader_};
-  if (conf_index_ > commit_) return {change_status::change_pending, {}, {}, leader_};
-  if (!l->committed_in_term) return {change_status::not_ready, {}, {}, leader_};
+  if (const auto why = change_refused_(*l)) return {*why, {}, {}, leader_};
   const change_result_type r = append_config_(raft::leave_joint(members_), raft::bytes{}, out);
   replicate_(*l, out);
   return r;
